@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything mxcd needs to build, run and test, from Debian 12 packages only.
+# Idempotent: packages already present are left alone, so running it again is cheap.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  # libraries (see DESIGN.md: decided dependencies)
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
+  libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  # unit tests and benchmarks
+  libgtest-dev libbenchmark-dev
+  # integration tests, benchmark references and the README's curl examples
+  curl nginx-light wrk python3 python3-pytest python3-requests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [[ $(id -u) -eq 0 ]] || sudo_cmd=(sudo)
+  echo "installing: ${missing[*]}"
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,34 @@
+// Blobs as files on a local filesystem: <root>/blobs/<aa>/<bb>/<sha256>.
+// A blob is written to <root>/tmp, fsynced, and renamed into place, so a reader never sees
+// a partial blob and a crash leaves at most a temporary file, which start-up removes.
+#pragma once
+
+#include "blob/blob_store.hpp"
+
+#include <boost/asio/thread_pool.hpp>
+
+#include <filesystem>
+
+namespace mxcd {
+
+class FsBlobStore final : public BlobStore {
+ public:
+  // Creates the directories and removes temporary files left by an earlier crash.
+  // Throws std::filesystem::filesystem_error when the root cannot be used.
+  FsBlobStore(std::filesystem::path root, boost::asio::thread_pool& blocking_pool);
+
+  std::string_view name() const override { return "local"; }
+  Result<std::unique_ptr<BlobWriter>> begin_write() override;
+  boost::asio::awaitable<Result<OpenBlob>> open(const BlobId& blob) override;
+  Status check_writable() override;
+
+  std::filesystem::path blob_path(const std::string& sha256) const;
+
+ private:
+  std::filesystem::path root_;
+  std::filesystem::path blobs_dir_;
+  std::filesystem::path tmp_dir_;
+  boost::asio::thread_pool& blocking_pool_;
+};
+
+}  // namespace mxcd

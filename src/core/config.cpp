@@ -1,0 +1,307 @@
+#include "core/config.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace mxcd {
+
+namespace {
+
+// Thrown inside this file only; load_config_* turn it into a ConfigError value.
+struct Invalid {
+  std::string key;
+  std::string message;
+};
+
+std::optional<std::uint64_t> parse_unsigned(std::string_view text) {
+  std::uint64_t value = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Splits "100MiB" into 100 and "MiB".
+std::pair<std::optional<std::uint64_t>, std::string_view> number_and_unit(std::string_view text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::string_view unit = text.substr(digits);
+  while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+  return {parse_unsigned(text.substr(0, digits)), unit};
+}
+
+// ${NAME} anywhere in a string is replaced by the environment variable NAME.
+std::string expand_environment(const std::string& value, const std::string& key) {
+  std::string out;
+  std::size_t pos = 0;
+  while (true) {
+    std::size_t start = value.find("${", pos);
+    if (start == std::string::npos) break;
+    std::size_t end = value.find('}', start);
+    if (end == std::string::npos) throw Invalid{key, "unterminated ${ in value"};
+    std::string name = value.substr(start + 2, end - start - 2);
+    const char* env = std::getenv(name.c_str());
+    if (name.empty() || env == nullptr) {
+      throw Invalid{key, "environment variable " + name + " is not set"};
+    }
+    out.append(value, pos, start - pos).append(env);
+    pos = end + 1;
+  }
+  return out.append(value, pos);
+}
+
+// Walks one YAML mapping, remembering which keys were read so that unknown (misspelt) keys
+// can be reported instead of silently ignored.
+class Section {
+ public:
+  Section(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {
+    if (node_ && !node_.IsNull() && !node_.IsMap()) throw Invalid{path_, "must be a mapping"};
+  }
+
+  std::string key_path(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
+
+  YAML::Node get(const std::string& key) {
+    known_.insert(key);
+    if (!node_ || node_.IsNull()) return YAML::Node();
+    return node_[key];
+  }
+
+  std::optional<std::string> scalar(const std::string& key) {
+    YAML::Node v = get(key);
+    if (!v || v.IsNull()) return std::nullopt;
+    if (!v.IsScalar()) throw Invalid{key_path(key), "must be a single value"};
+    return expand_environment(v.Scalar(), key_path(key));
+  }
+
+  void string(const std::string& key, std::string& out) {
+    if (auto v = scalar(key)) out = *v;
+  }
+
+  template <class Int>
+  void integer(const std::string& key, Int& out, std::uint64_t min, std::uint64_t max) {
+    if (auto v = scalar(key)) {
+      auto n = parse_unsigned(*v);
+      if (!n || *n < min || *n > max) {
+        throw Invalid{key_path(key), "must be an integer from " + std::to_string(min) + " to " +
+                                         std::to_string(max) + ", got \"" + *v + "\""};
+      }
+      out = static_cast<Int>(*n);
+    }
+  }
+
+  template <class Int>
+  void size(const std::string& key, Int& out, std::uint64_t min) {
+    if (auto v = scalar(key)) {
+      auto n = parse_size(*v);
+      if (!n || *n < min) {
+        throw Invalid{key_path(key), "must be a size such as 100MiB (at least " +
+                                         std::to_string(min) + " bytes), got \"" + *v + "\""};
+      }
+      out = static_cast<Int>(*n);
+    }
+  }
+
+  void duration(const std::string& key, Duration& out) {
+    if (auto v = scalar(key)) {
+      auto d = parse_duration(*v);
+      if (!d || d->count() <= 0) {
+        throw Invalid{key_path(key), "must be a positive duration such as 30s, got \"" + *v + "\""};
+      }
+      out = *d;
+    }
+  }
+
+  Section section(const std::string& key) { return Section(get(key), key_path(key)); }
+
+  std::vector<YAML::Node> list(const std::string& key) {
+    YAML::Node v = get(key);
+    if (!v || v.IsNull()) return {};
+    if (!v.IsSequence()) throw Invalid{key_path(key), "must be a list"};
+    return {v.begin(), v.end()};
+  }
+
+  void reject_unknown_keys() const {
+    if (!node_ || node_.IsNull()) return;
+    for (const auto& entry : node_) {
+      std::string key = entry.first.as<std::string>();
+      if (!known_.count(key)) throw Invalid{key_path(key), "unknown key"};
+    }
+  }
+
+ private:
+  YAML::Node node_;
+  std::string path_;
+  std::set<std::string> known_;
+};
+
+void require(bool condition, std::string key, std::string message) {
+  if (!condition) throw Invalid{std::move(key), std::move(message)};
+}
+
+Config parse(const YAML::Node& root_node) {
+  Config c;
+  Section root(root_node, "");
+  require(root_node && root_node.IsMap(), "", "the configuration must be a YAML mapping");
+
+  root.string("server_name", c.server_name);
+  require(!c.server_name.empty(), "server_name", "is required (the homeserver's server name)");
+
+  Section listen = root.section("listen");
+  listen.string("address", c.listen.address);
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(c.listen.address, ec);
+  require(!ec, "listen.address", "must be an IP address, got \"" + c.listen.address + "\"");
+  listen.integer("port", c.listen.port, 1, 65535);
+  listen.reject_unknown_keys();
+
+  Section http = root.section("http");
+  http.integer("threads", c.http.threads, 0, 256);
+  http.integer("max_connections", c.http.max_connections, 1, 1'000'000);
+  http.size("max_header_size", c.http.max_header_size, 1024);
+  http.duration("header_timeout", c.http.header_timeout);
+  http.duration("idle_timeout", c.http.idle_timeout);
+  http.duration("keepalive_timeout", c.http.keepalive_timeout);
+  http.duration("shutdown_grace_period", c.http.shutdown_grace_period);
+  auto proxies = http.list("trusted_proxies");
+  for (std::size_t i = 0; i < proxies.size(); ++i) {
+    std::string key = "http.trusted_proxies[" + std::to_string(i) + "]";
+    require(proxies[i].IsScalar(), key, "must be an address or CIDR range");
+    auto network = IpNetwork::parse(proxies[i].Scalar());
+    require(network.has_value(), key, "must be an address or CIDR range, got \"" +
+                                          proxies[i].Scalar() + "\"");
+    c.http.trusted_proxies.push_back(*network);
+  }
+  http.reject_unknown_keys();
+
+  Section auth = root.section("auth");
+  auth.string("homeserver_url", c.auth.homeserver_url);
+  if (!c.auth.homeserver_url.empty()) {
+    require(c.auth.homeserver_url.rfind("http://", 0) == 0, "auth.homeserver_url",
+            "must start with http:// (mxcd reaches the homeserver over the local network; "
+            "https is not supported yet)");
+    while (c.auth.homeserver_url.ends_with('/')) c.auth.homeserver_url.pop_back();
+  }
+  auth.duration("token_cache_ttl", c.auth.token_cache_ttl);
+  auto tokens = auth.list("static_tokens");
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    Section entry(tokens[i], "auth.static_tokens[" + std::to_string(i) + "]");
+    StaticToken t;
+    entry.string("token", t.token);
+    entry.string("user_id", t.user_id);
+    require(t.token.size() >= 8, entry.key_path("token"), "must be at least 8 characters");
+    require(t.user_id.size() > 1 && t.user_id.front() == '@' &&
+                t.user_id.find(':') != std::string::npos,
+            entry.key_path("user_id"), "must be a Matrix user ID such as @name:server");
+    entry.reject_unknown_keys();
+    c.auth.static_tokens.push_back(std::move(t));
+  }
+  require(!c.auth.homeserver_url.empty() || !c.auth.static_tokens.empty(), "auth.homeserver_url",
+          "is required unless static_tokens are configured");
+  auth.reject_unknown_keys();
+
+  Section storage = root.section("storage");
+  std::string storage_path;
+  storage.string("path", storage_path);
+  require(!storage_path.empty(), "storage.path", "is required");
+  c.storage.path = storage_path;
+  storage.reject_unknown_keys();
+
+  Section database = root.section("database");
+  Section sqlite = database.section("sqlite");
+  std::string sqlite_path;
+  sqlite.string("path", sqlite_path);
+  require(!sqlite_path.empty(), "database.sqlite.path", "is required");
+  c.database.sqlite_path = sqlite_path;
+  sqlite.reject_unknown_keys();
+  database.reject_unknown_keys();
+
+  Section media = root.section("media");
+  media.size("max_upload_size", c.media.max_upload_size, 1);
+  media.integer("max_pending_uploads_per_user", c.media.max_pending_uploads_per_user, 1, 100000);
+  media.duration("pending_upload_expiry", c.media.pending_upload_expiry);
+  media.duration("download_wait_default", c.media.download_wait_default);
+  media.duration("download_wait_max", c.media.download_wait_max);
+  require(c.media.download_wait_default <= c.media.download_wait_max,
+          "media.download_wait_default", "must not exceed media.download_wait_max");
+  if (auto freeze = media.scalar("legacy_download_freeze"); freeze && *freeze != "off") {
+    c.media.legacy_download_freeze_ms = parse_utc_timestamp(*freeze);
+    require(c.media.legacy_download_freeze_ms.has_value(), "media.legacy_download_freeze",
+            "must be \"off\" or a UTC time such as 2024-09-01T00:00:00Z, got \"" + *freeze + "\"");
+  }
+  media.reject_unknown_keys();
+
+  Section log = root.section("log");
+  log.string("level", c.log.level);
+  static const std::set<std::string> levels = {"trace", "debug", "info", "warn", "error"};
+  require(levels.count(c.log.level) > 0, "log.level",
+          "must be one of trace, debug, info, warn, error");
+  log.reject_unknown_keys();
+
+  root.reject_unknown_keys();
+  return c;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_size(std::string_view text) {
+  auto [number, unit] = number_and_unit(text);
+  if (!number) return std::nullopt;
+  std::uint64_t factor;
+  if (unit.empty() || unit == "B") factor = 1;
+  else if (unit == "K" || unit == "KiB") factor = 1ULL << 10;
+  else if (unit == "M" || unit == "MiB") factor = 1ULL << 20;
+  else if (unit == "G" || unit == "GiB") factor = 1ULL << 30;
+  else return std::nullopt;
+  if (*number > UINT64_MAX / factor) return std::nullopt;
+  return *number * factor;
+}
+
+std::optional<Duration> parse_duration(std::string_view text) {
+  auto [number, unit] = number_and_unit(text);
+  if (!number) return std::nullopt;
+  std::uint64_t factor;
+  if (unit == "ms") factor = 1;
+  else if (unit.empty() || unit == "s") factor = 1000;
+  else if (unit == "m") factor = 60'000;
+  else if (unit == "h") factor = 3'600'000;
+  else if (unit == "d") factor = 86'400'000;
+  else return std::nullopt;
+  // Ten years is plenty for any timeout and keeps every later addition far from overflow.
+  if (*number > 315'360'000'000ULL / factor) return std::nullopt;
+  return Duration(static_cast<std::int64_t>(*number * factor));
+}
+
+std::optional<std::int64_t> parse_utc_timestamp(std::string_view text) {
+  std::tm tm{};
+  std::istringstream in{std::string(text)};
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
+  if (in.fail() || in.peek() != std::char_traits<char>::eof()) return std::nullopt;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+}
+
+std::variant<Config, ConfigError> load_config_text(const std::string& yaml_text) {
+  try {
+    return parse(YAML::Load(yaml_text));
+  } catch (const Invalid& e) {
+    return ConfigError{e.key, e.message};
+  } catch (const YAML::Exception& e) {
+    return ConfigError{"", std::string("invalid YAML: ") + e.what()};
+  }
+}
+
+std::variant<Config, ConfigError> load_config_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return ConfigError{"", "cannot read " + path.string()};
+  std::stringstream text;
+  text << in.rdbuf();
+  return load_config_text(text.str());
+}
+
+}  // namespace mxcd

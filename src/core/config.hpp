@@ -1,0 +1,89 @@
+// The configuration model and its loader. Every value is validated at start-up; an invalid
+// file is rejected with a message that names the offending key (e.g. "media.max_upload_size").
+#pragma once
+
+#include "core/ip_network.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace mxcd {
+
+using Duration = std::chrono::milliseconds;
+
+struct StaticToken {
+  std::string token;
+  std::string user_id;
+};
+
+struct Config {
+  std::string server_name;
+
+  struct Listen {
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 8090;
+  } listen;
+
+  struct Http {
+    unsigned threads = 0;  // 0: one per core
+    std::size_t max_connections = 4096;
+    std::size_t max_header_size = 16 * 1024;
+    Duration header_timeout = std::chrono::seconds(30);
+    Duration idle_timeout = std::chrono::seconds(60);
+    Duration keepalive_timeout = std::chrono::seconds(75);
+    Duration shutdown_grace_period = std::chrono::seconds(10);
+    std::vector<IpNetwork> trusted_proxies;
+  } http;
+
+  struct Auth {
+    std::string homeserver_url;  // empty: static tokens only
+    Duration token_cache_ttl = std::chrono::seconds(60);
+    std::vector<StaticToken> static_tokens;
+  } auth;
+
+  struct Storage {
+    std::filesystem::path path;
+  } storage;
+
+  struct Database {
+    std::filesystem::path sqlite_path;
+  } database;
+
+  struct Media {
+    std::uint64_t max_upload_size = 100ULL * 1024 * 1024;
+    unsigned max_pending_uploads_per_user = 5;
+    Duration pending_upload_expiry = std::chrono::hours(24);
+    Duration download_wait_default = std::chrono::seconds(20);
+    Duration download_wait_max = std::chrono::seconds(60);
+    // Milliseconds since the epoch; media created at or after it is not served on the legacy
+    // unauthenticated path. Absent: no freeze.
+    std::optional<std::int64_t> legacy_download_freeze_ms;
+  } media;
+
+  struct Log {
+    std::string level = "info";
+  } log;
+};
+
+struct ConfigError {
+  std::string key;  // dotted path of the offending key, or empty for the file itself
+  std::string message;
+  std::string describe() const { return key.empty() ? message : key + ": " + message; }
+};
+
+std::variant<Config, ConfigError> load_config_file(const std::filesystem::path& path);
+std::variant<Config, ConfigError> load_config_text(const std::string& yaml_text);
+
+// "100MiB", "16K", "1048576" -> bytes (K, M, G and KiB, MiB, GiB are all powers of 1024).
+std::optional<std::uint64_t> parse_size(std::string_view text);
+// "30s", "500ms", "24h", "2d", "90" (seconds) -> milliseconds.
+std::optional<Duration> parse_duration(std::string_view text);
+// "2024-09-01T00:00:00Z" -> milliseconds since the epoch (UTC only).
+std::optional<std::int64_t> parse_utc_timestamp(std::string_view text);
+
+}  // namespace mxcd

@@ -1,0 +1,39 @@
+// A response as handlers build it. The server adds the headers every response carries (CORS,
+// CORP, Date, Content-Length, Connection) and streams the body: a file range goes out with
+// sendfile(2), never through a user-space buffer.
+#pragma once
+
+#include "core/matrix_error.hpp"
+#include "core/unique_fd.hpp"
+
+#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/status.hpp>
+#include <boost/json/value.hpp>
+
+#include <cstdint>
+#include <string>
+#include <variant>
+
+namespace mxcd::http {
+
+namespace beast_http = boost::beast::http;
+
+// Bytes [offset, offset + length) of an open file.
+struct FileBody {
+  UniqueFd fd;
+  std::uint64_t offset = 0;
+  std::uint64_t length = 0;
+};
+
+struct Response {
+  beast_http::status status = beast_http::status::ok;
+  beast_http::fields headers;
+  std::variant<std::monostate, std::string, FileBody> body;
+
+  std::uint64_t body_length() const;
+};
+
+Response json_response(beast_http::status status, const boost::json::value& body);
+Response error_response(const MatrixError& error);
+
+}  // namespace mxcd::http

@@ -1,0 +1,617 @@
+#include "http/server.hpp"
+
+#include "core/ip_network.hpp"
+#include "core/version.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/url/parse.hpp>
+#include <spdlog/spdlog.h>
+
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <chrono>
+#include <ctime>
+
+namespace mxcd::http {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Bodies of endpoints that do not stream their body are read whole, up to this size.
+constexpr std::size_t kSmallBodyLimit = 64 * 1024;
+// How often a connection checks its deadline; timeouts are accurate to this.
+constexpr auto kWatchdogTick = std::chrono::milliseconds(250);
+// After deciding to close, how long to keep reading (and discarding) what the client still
+// sends, so that it receives our final response instead of a connection reset.
+constexpr auto kLingerTime = std::chrono::seconds(2);
+
+// Headers every response carries (the specification asks for CORS and CORP everywhere).
+constexpr std::string_view kCommonHeaders =
+    "Access-Control-Allow-Origin: *\r\n"
+    "Access-Control-Allow-Methods: GET, HEAD, POST, PUT, DELETE, OPTIONS\r\n"
+    "Access-Control-Allow-Headers: X-Requested-With, Content-Type, Authorization, Date\r\n"
+    "Cross-Origin-Resource-Policy: cross-origin\r\n";
+
+// The Date header, formatted once per second per thread.
+std::string_view http_date() {
+  thread_local std::time_t cached_second = 0;
+  thread_local std::array<char, 64> text{};
+  thread_local std::size_t length = 0;
+  std::time_t now = std::time(nullptr);
+  if (now != cached_second) {
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    length = std::strftime(text.data(), text.size(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    cached_second = now;
+  }
+  return {text.data(), length};
+}
+
+bool is_safe_header_value(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+// The query string for logs, with the access token's value replaced.
+std::string redact_target(std::string_view target) {
+  auto question = target.find('?');
+  if (question == std::string_view::npos) return std::string(target);
+  std::string out(target.substr(0, question + 1));
+  std::string_view query = target.substr(question + 1);
+  bool first = true;
+  while (true) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    if (!first) out += '&';
+    first = false;
+    if (pair.starts_with("access_token=")) out += "access_token=<redacted>";
+    else out += pair;
+    if (amp == std::string_view::npos) break;
+    query.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
+std::string canned_error(unsigned status, std::string_view reason, std::string_view errcode,
+                         std::string_view message) {
+  std::string body = "{\"errcode\":\"" + std::string(errcode) + "\",\"error\":\"" +
+                     std::string(message) + "\"}";
+  std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
+  out += kCommonHeaders;
+  out += "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+  return out;
+}
+
+}  // namespace
+
+class Connection : public ByteSource, public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(Server& server, tcp::socket socket)
+      : server_(server), socket_(std::move(socket)), watchdog_timer_(socket_.get_executor()) {}
+
+  ~Connection() override { server_.on_connection_closed(this); }
+
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+
+  awaitable<void> run();
+
+  // Called on the connection's strand when the server shuts down.
+  void on_server_stopping() {
+    if (awaiting_request_) {
+      boost::system::error_code ignored;
+      socket_.cancel(ignored);
+    }
+  }
+
+  std::optional<std::uint64_t> announced_length() const override {
+    if (!parser_ || parser_->chunked()) return std::nullopt;
+    return parser_->content_length().value_or(0);
+  }
+
+  awaitable<Result<std::size_t>> read_some(asio::mutable_buffer buffer) override;
+
+ private:
+  struct Outcome {
+    unsigned status = 0;
+    std::uint64_t bytes = 0;
+    bool keep_alive = false;
+  };
+
+  awaitable<void> watchdog();
+  void arm(Clock::duration timeout) { deadline_ = Clock::now() + timeout; }
+  void disarm() { deadline_ = Clock::time_point::max(); }
+
+  awaitable<bool> wait_for_next_request();
+  awaitable<bool> handle_request();
+  awaitable<Response> dispatch(Request& request);
+  awaitable<bool> read_small_body(std::string& out);
+  awaitable<bool> discard_rest_of_body();
+  awaitable<bool> write_response(Response& response, bool head_only, bool keep_alive);
+  awaitable<bool> send_file(FileBody& file);
+  awaitable<void> write_canned(const std::string& response);
+  awaitable<void> linger_close();
+  std::string client_address(const beast_http::fields& headers) const;
+
+  Server& server_;
+  tcp::socket socket_;
+  asio::steady_timer watchdog_timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timed_out_ = false;
+  bool closed_ = false;
+  bool awaiting_request_ = false;
+  bool body_failed_ = false;
+  bool continue_sent_ = false;
+  asio::ip::address peer_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<beast_http::request_parser<beast_http::buffer_body>> parser_;
+};
+
+awaitable<void> Connection::watchdog() {
+  auto self = shared_from_this();
+  while (!closed_) {
+    watchdog_timer_.expires_after(kWatchdogTick);
+    boost::system::error_code ec;
+    co_await watchdog_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
+    if (closed_) break;
+    if (Clock::now() >= deadline_) {
+      timed_out_ = true;
+      disarm();
+      socket_.cancel(ec);
+    }
+  }
+}
+
+awaitable<void> Connection::run() {
+  auto self = shared_from_this();
+  boost::system::error_code ec;
+  socket_.set_option(tcp::no_delay(true), ec);
+  socket_.native_non_blocking(true, ec);
+  peer_ = normalize_address(socket_.remote_endpoint(ec).address());
+  if (!ec) {
+    asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
+    bool first = true;
+    while (first || co_await wait_for_next_request()) {
+      first = false;
+      if (!co_await handle_request() || server_.stopping()) break;
+    }
+  }
+  closed_ = true;
+  watchdog_timer_.cancel();
+  socket_.close(ec);
+}
+
+// Between requests on a keep-alive connection: wait for the first byte of the next one.
+// This is the only state in which a shutdown closes the connection at once.
+awaitable<bool> Connection::wait_for_next_request() {
+  if (buffer_.size() > 0) co_return true;  // a pipelined request is already here
+  if (server_.stopping()) co_return false;
+  awaiting_request_ = true;
+  arm(server_.limits_.keepalive_timeout);
+  boost::system::error_code ec;
+  co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+  awaiting_request_ = false;
+  disarm();
+  co_return !ec && !server_.stopping();
+}
+
+awaitable<bool> Connection::handle_request() {
+  const auto started = Clock::now();
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(server_.limits_.max_header_size));
+  parser_->body_limit(boost::none);  // each endpoint enforces its own body limit
+  body_failed_ = false;
+  continue_sent_ = false;
+  timed_out_ = false;
+
+  arm(server_.limits_.header_timeout);
+  boost::system::error_code ec;
+  co_await beast_http::async_read_header(socket_, buffer_, *parser_,
+                                         asio::redirect_error(use_awaitable, ec));
+  disarm();
+  if (ec) {
+    if (ec == beast_http::error::end_of_stream || ec == asio::error::connection_reset ||
+        (ec == asio::error::eof && buffer_.size() == 0)) {
+      co_return false;  // the client closed the connection between requests
+    }
+    std::string answer =
+        timed_out_ ? canned_error(408, "Request Timeout", "M_UNKNOWN",
+                                  "The request head did not arrive in time")
+        : ec == beast_http::error::header_limit
+            ? canned_error(431, "Request Header Fields Too Large", "M_TOO_LARGE",
+                           "The request head is too large")
+            : canned_error(400, "Bad Request", "M_UNKNOWN", "Malformed HTTP request");
+    co_await write_canned(answer);
+    co_await linger_close();
+    co_return false;
+  }
+
+  const auto& head = parser_->get();
+  Request request;
+  request.method = head.method();
+  request.headers = &head.base();
+  request.client_address = client_address(head.base());
+  std::string_view target = head.target();
+
+  Response response;
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) {
+    response = error_response(MatrixError::bad_request("Malformed request target"));
+  } else {
+    request.path = url->encoded_path();
+    for (auto segment : url->segments()) request.segments.push_back(segment);
+    for (auto param : url->params()) request.query.emplace_back(param.key, param.value);
+    response = co_await dispatch(request);
+  }
+
+  bool keep_alive = head.keep_alive() && !server_.stopping();
+  if (!parser_->is_done()) {
+    // The handler answered without reading the whole body (an error, usually). A client
+    // that waits for "100 Continue" will not send it, so we cannot keep the connection.
+    bool waiting_for_continue = !continue_sent_ && beast_http::token_list(
+        head[beast_http::field::expect]).exists("100-continue");
+    if (waiting_for_continue || body_failed_ || !co_await discard_rest_of_body()) {
+      keep_alive = false;
+    }
+  }
+  if (body_failed_) keep_alive = false;
+
+  const bool head_only = request.method == beast_http::verb::head;
+  const unsigned status = static_cast<unsigned>(response.status);
+  const std::uint64_t bytes = head_only ? 0 : response.body_length();
+  const bool sent = co_await write_response(response, head_only, keep_alive);
+
+  const double duration_ms =
+      std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+  spdlog::info("request method={} path={} status={} bytes={} duration_ms={:.3f} client={}{}",
+               std::string_view(head.method_string()), redact_target(target), status, bytes,
+               duration_ms, request.client_address, sent ? "" : " aborted=true");
+
+  if (sent && !keep_alive) co_await linger_close();
+  co_return sent && keep_alive;
+}
+
+awaitable<Response> Connection::dispatch(Request& request) {
+  if (request.method == beast_http::verb::options) {
+    // CORS preflight: answered for every path, without authentication or endpoint logic.
+    Response response;
+    response.status = beast_http::status::no_content;
+    co_return response;
+  }
+  auto match = server_.router_.match(request.method, request.segments);
+  if (!match) co_return error_response(MatrixError::unrecognized());
+  if (!match->handler) {
+    Response response = error_response(MatrixError::method_not_allowed());
+    response.headers.set(beast_http::field::allow, match->allowed_methods);
+    co_return response;
+  }
+  request.params = std::move(match->params);
+  if (match->body_mode == BodyMode::streamed) {
+    request.body = this;
+  } else if (!co_await read_small_body(request.small_body)) {
+    co_return error_response(body_failed_ ? MatrixError::bad_request("The request body ended early")
+                                          : MatrixError::too_large("Request body too large"));
+  }
+  try {
+    co_return co_await (*match->handler)(request);
+  } catch (const std::exception& e) {
+    spdlog::error("handler failed: path={} error={}", request.path, e.what());
+    co_return error_response(MatrixError::internal("Internal server error"));
+  }
+}
+
+awaitable<Result<std::size_t>> Connection::read_some(asio::mutable_buffer buffer) {
+  if (parser_->is_done()) co_return std::size_t{0};
+  if (body_failed_) co_return MatrixError::bad_request("The request body ended early");
+  boost::system::error_code ec;
+  if (!continue_sent_) {
+    continue_sent_ = true;
+    if (beast_http::token_list(parser_->get()[beast_http::field::expect]).exists("100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      arm(server_.limits_.idle_timeout);
+      co_await asio::async_write(socket_, asio::buffer(kContinue),
+                                 asio::redirect_error(use_awaitable, ec));
+      disarm();
+    }
+  }
+  auto& body = parser_->get().body();
+  body.data = buffer.data();
+  body.size = buffer.size();
+  body.more = true;
+  if (!ec) {
+    arm(server_.limits_.idle_timeout);
+    co_await beast_http::async_read_some(socket_, buffer_, *parser_,
+                                         asio::redirect_error(use_awaitable, ec));
+    disarm();
+    if (ec == beast_http::error::need_buffer) ec = {};
+  }
+  if (ec) {
+    body_failed_ = true;
+    co_return MatrixError::bad_request(timed_out_ ? "Timed out reading the request body"
+                                                  : "The request body ended early");
+  }
+  co_return buffer.size() - body.size;
+}
+
+awaitable<bool> Connection::read_small_body(std::string& out) {
+  std::array<char, 8192> chunk{};
+  while (true) {
+    auto n = co_await read_some(asio::buffer(chunk));
+    if (!n) co_return false;
+    if (*n == 0) co_return true;
+    if (out.size() + *n > kSmallBodyLimit) co_return false;
+    out.append(chunk.data(), *n);
+  }
+}
+
+awaitable<bool> Connection::discard_rest_of_body() {
+  std::array<char, 8192> chunk{};
+  std::uint64_t discarded = 0;
+  while (discarded <= kSmallBodyLimit) {
+    auto n = co_await read_some(asio::buffer(chunk));
+    if (!n) co_return false;
+    if (*n == 0) co_return true;
+    discarded += *n;
+  }
+  co_return false;
+}
+
+awaitable<bool> Connection::write_response(Response& response, bool head_only, bool keep_alive) {
+  const unsigned status = static_cast<unsigned>(response.status);
+  const bool has_body = status >= 200 && status != 204 && status != 304;
+
+  std::string head;
+  head.reserve(768);
+  head += "HTTP/1.1 ";
+  head += std::to_string(status);
+  head += ' ';
+  head += std::string_view(beast_http::obsolete_reason(response.status));
+  head += "\r\nDate: ";
+  head += http_date();
+  head += "\r\nServer: mxcd/";
+  head += kVersion;
+  head += "\r\n";
+  head += kCommonHeaders;
+  if (has_body) {
+    head += "Content-Length: ";
+    head += std::to_string(response.body_length());
+    head += "\r\n";
+  }
+  if (!keep_alive) head += "Connection: close\r\n";
+  for (const auto& field : response.headers) {
+    if (!is_safe_header_value(field.value())) {
+      spdlog::warn("dropped response header {} with a line break in its value",
+                   std::string_view(field.name_string()));
+      continue;
+    }
+    head += field.name_string();
+    head += ": ";
+    head += field.value();
+    head += "\r\n";
+  }
+  head += "\r\n";
+
+  boost::system::error_code ec;
+  arm(server_.limits_.idle_timeout);
+  auto* text = std::get_if<std::string>(&response.body);
+  auto* file = std::get_if<FileBody>(&response.body);
+  if (head_only || !has_body || (!text && !file)) {
+    co_await asio::async_write(socket_, asio::buffer(head), asio::redirect_error(use_awaitable, ec));
+  } else if (text) {
+    std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(*text)};
+    co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
+  } else {
+    // MSG_MORE lets the kernel put the head and the first file bytes in one segment.
+    std::string_view rest = head;
+    while (!rest.empty() && !ec) {
+      std::size_t n = co_await socket_.async_send(asio::buffer(rest.data(), rest.size()),
+                                                  MSG_MORE,
+                                                  asio::redirect_error(use_awaitable, ec));
+      rest.remove_prefix(n);
+    }
+    if (!ec && !co_await send_file(*file)) ec = asio::error::broken_pipe;
+  }
+  disarm();
+  co_return !ec;
+}
+
+awaitable<bool> Connection::send_file(FileBody& file) {
+  off_t offset = static_cast<off_t>(file.offset);
+  std::uint64_t remaining = file.length;
+  while (remaining > 0) {
+    ssize_t n = ::sendfile(socket_.native_handle(), file.fd.get(), &offset,
+                           static_cast<std::size_t>(std::min<std::uint64_t>(remaining, 1 << 30)));
+    if (n > 0) {
+      remaining -= static_cast<std::uint64_t>(n);
+      arm(server_.limits_.idle_timeout);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      boost::system::error_code ec;
+      co_await socket_.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+      if (ec) co_return false;
+      continue;
+    }
+    if (n == 0) spdlog::error("file ended early while sending: {} bytes missing", remaining);
+    co_return false;
+  }
+  co_return true;
+}
+
+awaitable<void> Connection::write_canned(const std::string& response) {
+  boost::system::error_code ec;
+  arm(server_.limits_.idle_timeout);
+  co_await asio::async_write(socket_, asio::buffer(response), asio::redirect_error(use_awaitable, ec));
+  disarm();
+}
+
+awaitable<void> Connection::linger_close() {
+  boost::system::error_code ec;
+  socket_.shutdown(tcp::socket::shutdown_send, ec);
+  timed_out_ = false;
+  arm(kLingerTime);
+  std::array<char, 16 * 1024> sink{};
+  while (!ec) {
+    co_await socket_.async_read_some(asio::buffer(sink), asio::redirect_error(use_awaitable, ec));
+  }
+  disarm();
+}
+
+std::string Connection::client_address(const beast_http::fields& headers) const {
+  const auto& trusted = server_.limits_.trusted_proxies;
+  auto is_trusted = [&](const asio::ip::address& a) {
+    return std::any_of(trusted.begin(), trusted.end(),
+                       [&](const IpNetwork& n) { return n.contains(a); });
+  };
+  if (!is_trusted(peer_)) return peer_.to_string();
+  // Walk X-Forwarded-For from the right: the first address not of a trusted proxy is the
+  // client. Anything left of it was written by the client and cannot be believed.
+  std::string_view forwarded = headers["X-Forwarded-For"];
+  asio::ip::address client = peer_;
+  while (!forwarded.empty()) {
+    auto comma = forwarded.rfind(',');
+    std::string_view item =
+        comma == std::string_view::npos ? forwarded : forwarded.substr(comma + 1);
+    forwarded = comma == std::string_view::npos ? std::string_view() : forwarded.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(std::string(item), ec);
+    if (ec) break;
+    client = normalize_address(address);
+    if (!is_trusted(client)) break;
+  }
+  return client.to_string();
+}
+
+Server::Server(asio::io_context& io, const Config::Http& limits, const Router& router)
+    : io_(io), limits_(limits), router_(router), acceptor_(asio::make_strand(io)),
+      grace_timer_(asio::make_strand(io)) {}
+
+Server::~Server() = default;
+
+void Server::start(const tcp::endpoint& endpoint) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  asio::co_spawn(acceptor_.get_executor(), accept_loop(), asio::detached);
+}
+
+tcp::endpoint Server::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+awaitable<void> Server::accept_loop() {
+  while (acceptor_.is_open()) {
+    boost::system::error_code ec;
+    tcp::socket socket = co_await acceptor_.async_accept(asio::make_strand(io_),
+                                                         asio::redirect_error(use_awaitable, ec));
+    if (ec) {
+      if (!acceptor_.is_open() || ec == asio::error::operation_aborted) break;
+      // Out of file descriptors, usually: pause instead of spinning on the error.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(acceptor_.get_executor(), std::chrono::milliseconds(100));
+      co_await pause.async_wait(asio::redirect_error(use_awaitable, ec));
+      continue;
+    }
+    std::shared_ptr<Connection> connection;
+    {
+      std::lock_guard lock(connections_mutex_);
+      if (connections_.size() < limits_.max_connections) {
+        connection = std::make_shared<Connection>(*this, std::move(socket));
+        connections_.emplace(connection.get(), connection);
+      }
+    }
+    if (connection) {
+      // The lambda owns the connection until run() takes its own reference.
+      asio::co_spawn(connection->executor(), [connection] { return connection->run(); },
+                     asio::detached);
+      continue;
+    }
+    // Over the connection limit: answer on the new socket's own strand and close it.
+    spdlog::warn("connection limit of {} reached, refusing a connection", limits_.max_connections);
+    auto refused = std::make_shared<tcp::socket>(std::move(socket));
+    asio::co_spawn(
+        refused->get_executor(),
+        [refused]() -> awaitable<void> {
+          static const std::string busy = canned_error(
+              503, "Service Unavailable", "M_LIMIT_EXCEEDED", "Too many open connections");
+          boost::system::error_code ec;
+          co_await asio::async_write(*refused, asio::buffer(busy),
+                                     asio::redirect_error(use_awaitable, ec));
+          refused->shutdown(tcp::socket::shutdown_send, ec);
+          asio::steady_timer deadline(refused->get_executor(), kLingerTime);
+          deadline.async_wait([refused](boost::system::error_code e) {
+            if (!e) refused->cancel(e);
+          });
+          std::array<char, 4096> sink{};
+          while (!ec) {
+            co_await refused->async_read_some(asio::buffer(sink),
+                                              asio::redirect_error(use_awaitable, ec));
+          }
+          deadline.cancel();
+        },
+        asio::detached);
+  }
+}
+
+void Server::on_connection_closed(Connection* connection) {
+  std::lock_guard lock(connections_mutex_);
+  connections_.erase(connection);
+  if (connections_.empty() && stopping()) {
+    asio::post(grace_timer_.get_executor(), [this] { grace_timer_.cancel(); });
+  }
+}
+
+void Server::stop() {
+  if (stopping_.exchange(true)) return;
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    std::lock_guard lock(connections_mutex_);
+    for (auto& [raw, weak] : connections_) {
+      if (auto c = weak.lock()) open.push_back(std::move(c));
+    }
+  }
+  spdlog::info("shutting down: {} connection(s) open, grace period {} ms", open.size(),
+               limits_.shutdown_grace_period.count());
+  for (auto& c : open) asio::post(c->executor(), [c] { c->on_server_stopping(); });
+  // Armed on the timer's strand, where on_connection_closed() cancels it: whichever of the
+  // two runs first, the process never waits for the grace period with nothing in flight.
+  asio::post(grace_timer_.get_executor(), [this] {
+    {
+      std::lock_guard lock(connections_mutex_);
+      if (connections_.empty()) return;
+    }
+    grace_timer_.expires_after(limits_.shutdown_grace_period);
+    grace_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) {
+        spdlog::warn("grace period over: abandoning the requests still in flight");
+        abandoned_ = true;
+        io_.stop();
+      }
+    });
+  });
+}
+
+}  // namespace mxcd::http

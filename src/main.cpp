@@ -1,0 +1,142 @@
+// mxcd's command line: serve, check-config, version.
+#include "api/client_media_api.hpp"
+#include "api/operator_api.hpp"
+#include "auth/authenticator.hpp"
+#include "blob/fs/fs_blob_store.hpp"
+#include "core/config.hpp"
+#include "core/version.hpp"
+#include "http/server.hpp"
+#include "media/download.hpp"
+#include "media/media_records.hpp"
+#include "media/pending_uploads.hpp"
+#include "media/upload.hpp"
+#include "meta/sqlite/sqlite_metadata_store.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+namespace {
+
+using namespace mxcd;
+
+constexpr int kExitConfigError = 2;
+// Threads for blocking work (fsync, SQLite); the network threads never do it themselves.
+constexpr unsigned kBlockingThreads = 4;
+constexpr auto kMaintenanceInterval = std::chrono::seconds(30);
+
+std::optional<Config> load_or_report(const std::string& path) {
+  auto loaded = load_config_file(path);
+  if (auto* error = std::get_if<ConfigError>(&loaded)) {
+    std::cerr << "config error: " << error->describe() << "\n";
+    return std::nullopt;
+  }
+  return std::get<Config>(std::move(loaded));
+}
+
+void set_up_logging(const Config& config) {
+  auto logger = spdlog::stderr_logger_mt("mxcd");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  logger->set_level(spdlog::level::from_str(config.log.level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+int serve(const Config& config) {
+  set_up_logging(config);
+  boost::asio::io_context io;
+  boost::asio::thread_pool blocking_pool(kBlockingThreads);
+
+  std::unique_ptr<FsBlobStore> blobs;
+  std::unique_ptr<SqliteMetadataStore> metadata;
+  try {
+    blobs = std::make_unique<FsBlobStore>(config.storage.path, blocking_pool);
+    metadata = std::make_unique<SqliteMetadataStore>(config.database.sqlite_path);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+  MediaRecords records(*metadata, blocking_pool);
+  UploadWaiters waiters;
+  auth::Authenticator authenticator(config.auth);
+  UploadPipeline uploads(config, *blobs, records, waiters);
+  DownloadPipeline downloads(config, *blobs, records, waiters);
+  api::ClientMediaApi client_api(config, authenticator, uploads, downloads);
+  api::OperatorApi operator_api(records, *blobs);
+  http::Router router;
+  client_api.add_routes(router);
+  operator_api.add_routes(router);
+
+  http::Server server(io, config.http, router);
+  try {
+    server.start({boost::asio::ip::make_address(config.listen.address), config.listen.port});
+  } catch (const boost::system::system_error& e) {
+    spdlog::critical("cannot listen on {}:{}: {}", config.listen.address, config.listen.port,
+                     e.code().message());
+    return 1;
+  }
+  records.start_maintenance(io, kMaintenanceInterval);
+
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](boost::system::error_code ec, int signal) {
+    if (ec) return;
+    spdlog::info("received signal {}, stopping", signal);
+    records.stop();
+    server.stop();
+  });
+  std::signal(SIGPIPE, SIG_IGN);
+
+  unsigned threads = config.http.threads ? config.http.threads
+                                         : std::max(1U, std::thread::hardware_concurrency());
+  spdlog::info("mxcd {} serving {} on {}:{} with {} thread(s)", kVersion, config.server_name,
+               config.listen.address, server.local_endpoint().port(), threads);
+  std::vector<std::thread> pool;
+  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : pool) t.join();
+
+  records.flush_access_times();
+  spdlog::info("stopped");
+  spdlog::shutdown();
+  if (server.abandoned_requests()) {
+    // Coroutines of the abandoned requests still refer to the objects on this stack; leave
+    // without destroying them. Their temporary files are removed at the next start.
+    std::_Exit(0);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mxcd: a media repository for Matrix homeservers"};
+  app.require_subcommand(1);
+  std::string config_path;
+
+  auto* serve_cmd = app.add_subcommand("serve", "Run the media server");
+  serve_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  auto* check_cmd = app.add_subcommand("check-config", "Validate a configuration file and exit");
+  check_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  app.add_subcommand("version", "Print the version");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (app.got_subcommand("version")) {
+    std::cout << "mxcd " << kVersion << "\n";
+    return 0;
+  }
+  auto config = load_or_report(config_path);
+  if (!config) return kExitConfigError;
+  if (app.got_subcommand("check-config")) {
+    std::cout << "configuration OK\n";
+    return 0;
+  }
+  return serve(*config);
+}

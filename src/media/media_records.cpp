@@ -1,0 +1,129 @@
+#include "media/media_records.hpp"
+
+#include "core/blocking.hpp"
+#include "core/clock.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+namespace mxcd {
+
+namespace asio = boost::asio;
+
+namespace {
+std::string cache_key(const MediaKey& key) { return key.server_name + '/' + key.media_id; }
+}  // namespace
+
+MediaRecords::MediaRecords(MetadataStore& store, asio::thread_pool& blocking_pool,
+                           std::size_t cache_capacity)
+    : store_(store), blocking_pool_(blocking_pool), cache_capacity_(cache_capacity) {}
+
+asio::awaitable<Result<std::optional<MediaRecord>>> MediaRecords::find(const MediaKey& key) {
+  if (auto hit = cache_get(cache_key(key))) co_return std::optional<MediaRecord>(std::move(*hit));
+  co_return co_await find_fresh(key);
+}
+
+asio::awaitable<Result<std::optional<MediaRecord>>> MediaRecords::find_fresh(const MediaKey& key) {
+  auto result = co_await run_blocking(blocking_pool_, [&] { return store_.find_media(key); });
+  if (result && *result && !(*result)->pending()) cache_put(**result);
+  co_return result;
+}
+
+asio::awaitable<Status> MediaRecords::insert(MediaRecord record) {
+  auto status = co_await run_blocking(blocking_pool_, [&] { return store_.insert_media(record); });
+  if (status) cache_put(record);
+  co_return status;
+}
+
+asio::awaitable<Result<MetadataStore::Reservation>> MediaRecords::reserve_pending(
+    MediaRecord record, unsigned max_pending) {
+  co_return co_await run_blocking(blocking_pool_, [&] {
+    return store_.reserve_pending(record, max_pending, now_ms());
+  });
+}
+
+asio::awaitable<Result<MetadataStore::FillOutcome>> MediaRecords::fill_pending(MediaRecord record) {
+  co_return co_await run_blocking(blocking_pool_,
+                                  [&] { return store_.fill_pending(record, now_ms()); });
+}
+
+asio::awaitable<Status> MediaRecords::ping() {
+  co_return co_await run_blocking(blocking_pool_, [&] { return store_.ping(); });
+}
+
+void MediaRecords::note_access(const MediaKey& key) {
+  std::lock_guard lock(access_mutex_);
+  access_times_.insert_or_assign(cache_key(key), AccessTime{key, now_ms()});
+}
+
+void MediaRecords::flush_access_times() {
+  std::vector<AccessTime> batch;
+  {
+    std::lock_guard lock(access_mutex_);
+    batch.reserve(access_times_.size());
+    for (auto& [k, access] : access_times_) batch.push_back(std::move(access));
+    access_times_.clear();
+  }
+  if (batch.empty()) return;
+  if (auto status = store_.record_access(batch); !status) {
+    spdlog::warn("could not record {} access time(s): {}", batch.size(), status.error().message);
+  }
+}
+
+void MediaRecords::start_maintenance(asio::io_context& io, std::chrono::milliseconds interval) {
+  maintenance_timer_ = std::make_unique<asio::steady_timer>(asio::make_strand(io));
+  asio::co_spawn(
+      maintenance_timer_->get_executor(),
+      [this, interval]() -> asio::awaitable<void> {
+        while (true) {
+          maintenance_timer_->expires_after(interval);
+          boost::system::error_code ec;
+          co_await maintenance_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+          if (ec) co_return;  // stopped
+          co_await run_blocking(blocking_pool_, [this] {
+            flush_access_times();
+            auto removed = store_.delete_expired_pending(now_ms());
+            if (removed && *removed > 0) {
+              spdlog::info("removed {} expired async upload reservation(s)", *removed);
+            }
+          });
+        }
+      },
+      asio::detached);
+}
+
+void MediaRecords::stop() {
+  if (maintenance_timer_) {
+    asio::post(maintenance_timer_->get_executor(), [this] { maintenance_timer_->cancel(); });
+  }
+}
+
+void MediaRecords::cache_put(const MediaRecord& record) {
+  std::string key = cache_key(record.key);
+  std::lock_guard lock(cache_mutex_);
+  if (auto it = cache_index_.find(key); it != cache_index_.end()) {
+    lru_.erase(it->second);
+    cache_index_.erase(it);
+  }
+  lru_.push_front(record);
+  cache_index_.emplace(std::move(key), lru_.begin());
+  if (lru_.size() > cache_capacity_) {
+    cache_index_.erase(cache_key(lru_.back().key));
+    lru_.pop_back();
+  }
+}
+
+std::optional<MediaRecord> MediaRecords::cache_get(const std::string& key) {
+  std::lock_guard lock(cache_mutex_);
+  auto it = cache_index_.find(key);
+  if (it == cache_index_.end()) return std::nullopt;
+  lru_.splice(lru_.begin(), lru_, it->second);
+  return *it->second;
+}
+
+}  // namespace mxcd

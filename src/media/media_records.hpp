@@ -1,0 +1,60 @@
+// The metadata store as the pipelines use it: every call runs on the blocking pool, finished
+// records (immutable apart from quarantine and access time) are kept in a small LRU cache so
+// a warm download costs no database round trip, and last-access times are written in batches.
+#pragma once
+
+#include "meta/metadata_store.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <list>
+#include <mutex>
+#include <unordered_map>
+
+namespace mxcd {
+
+class MediaRecords {
+ public:
+  MediaRecords(MetadataStore& store, boost::asio::thread_pool& blocking_pool,
+               std::size_t cache_capacity = 65536);
+
+  boost::asio::awaitable<Result<std::optional<MediaRecord>>> find(const MediaKey& key);
+  // Skips the cache: for records that may be changing (pending uploads).
+  boost::asio::awaitable<Result<std::optional<MediaRecord>>> find_fresh(const MediaKey& key);
+  boost::asio::awaitable<Status> insert(MediaRecord record);
+  boost::asio::awaitable<Result<MetadataStore::Reservation>> reserve_pending(
+      MediaRecord record, unsigned max_pending);
+  boost::asio::awaitable<Result<MetadataStore::FillOutcome>> fill_pending(MediaRecord record);
+  boost::asio::awaitable<Status> ping();
+
+  // Remembers that a media item was served; written to the database in the next batch.
+  void note_access(const MediaKey& key);
+
+  // Every interval: write access times, drop expired reservations. Runs until stop().
+  void start_maintenance(boost::asio::io_context& io, std::chrono::milliseconds interval);
+  void stop();
+  // Writes pending access times now (also called at shutdown).
+  void flush_access_times();
+
+ private:
+  void cache_put(const MediaRecord& record);
+  std::optional<MediaRecord> cache_get(const std::string& key);
+
+  MetadataStore& store_;
+  boost::asio::thread_pool& blocking_pool_;
+  const std::size_t cache_capacity_;
+
+  std::mutex cache_mutex_;
+  std::list<MediaRecord> lru_;  // most recently used first
+  std::unordered_map<std::string, std::list<MediaRecord>::iterator> cache_index_;
+
+  std::mutex access_mutex_;
+  std::unordered_map<std::string, AccessTime> access_times_;
+
+  std::unique_ptr<boost::asio::steady_timer> maintenance_timer_;
+};
+
+}  // namespace mxcd

@@ -1,0 +1,155 @@
+#include "media/upload.hpp"
+
+#include "core/clock.hpp"
+#include "core/content_disposition.hpp"
+#include "core/identifiers.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+namespace mxcd {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// Bytes read from the network per step. This, not the file size, bounds an upload's memory.
+constexpr std::size_t kUploadChunk = 128 * 1024;
+
+MatrixError too_large(std::uint64_t limit) {
+  return MatrixError::too_large("The upload is larger than the " + std::to_string(limit) +
+                                "-byte limit");
+}
+
+}  // namespace
+
+UploadPipeline::UploadPipeline(const Config& config, BlobStore& blobs, MediaRecords& records,
+                               UploadWaiters& waiters)
+    : config_(config), blobs_(blobs), records_(records), waiters_(waiters) {}
+
+Status UploadPipeline::check_request(const UploadRequest& request) const {
+  if (request.upload_name && !is_valid_upload_name(*request.upload_name)) {
+    return MatrixError::invalid_param(
+        "filename must be 1 to 255 bytes of UTF-8 without control characters");
+  }
+  // Refuse from the announced length, before a byte of the body is read.
+  if (auto length = request.body->announced_length();
+      length && *length > config_.media.max_upload_size) {
+    return too_large(config_.media.max_upload_size);
+  }
+  return {};
+}
+
+asio::awaitable<Result<BlobId>> UploadPipeline::store_body(ByteSource& body) {
+  auto writer = blobs_.begin_write();
+  if (!writer) co_return writer.error();
+  auto buffer = std::make_unique<char[]>(kUploadChunk);
+  while (true) {
+    auto n = co_await body.read_some(asio::buffer(buffer.get(), kUploadChunk));
+    if (!n) co_return n.error();  // the writer's destructor removes the partial file
+    if (*n == 0) break;
+    // Chunked bodies announce no length: the limit is enforced as the bytes arrive.
+    if ((*writer)->size() + *n > config_.media.max_upload_size) {
+      co_return too_large(config_.media.max_upload_size);
+    }
+    if (auto status = (*writer)->append(buffer.get(), *n); !status) co_return status.error();
+  }
+  co_return co_await (*writer)->commit();
+}
+
+MediaRecord UploadPipeline::new_record(const auth::Requester& uploader, MediaKey key,
+                                       const UploadRequest& request) const {
+  MediaRecord record;
+  record.key = std::move(key);
+  record.store = std::string(blobs_.name());
+  record.content_type =
+      request.content_type.empty() ? "application/octet-stream" : request.content_type;
+  record.upload_name = request.upload_name;
+  record.uploader = uploader.user_id;
+  record.created_ts = now_ms();
+  return record;
+}
+
+asio::awaitable<Result<MediaKey>> UploadPipeline::upload(const auth::Requester& uploader,
+                                                         UploadRequest request) {
+  if (auto status = check_request(request); !status) co_return status.error();
+  auto blob = co_await store_body(*request.body);
+  if (!blob) co_return blob.error();
+  MediaRecord record = new_record(uploader, {config_.server_name, generate_media_id()}, request);
+  record.blob = std::move(*blob);
+  if (auto status = co_await records_.insert(record); !status) co_return status.error();
+  spdlog::info("uploaded {} ({} bytes, blob {}) by {}", mxc_uri(record.key.server_name,
+               record.key.media_id), record.blob->size, record.blob->sha256, uploader.user_id);
+  co_return record.key;
+}
+
+asio::awaitable<Result<Reservation>> UploadPipeline::create(const auth::Requester& uploader) {
+  MediaRecord record = new_record(uploader, {config_.server_name, generate_media_id()}, {});
+  record.pending_expires_ts = record.created_ts + config_.media.pending_upload_expiry.count();
+  auto outcome =
+      co_await records_.reserve_pending(record, config_.media.max_pending_uploads_per_user);
+  if (!outcome) co_return outcome.error();
+  if (!outcome->reserved) {
+    co_return MatrixError::limit_exceeded("Too many pending uploads; finish or wait for one",
+                                          outcome->oldest_expiry_ts - now_ms());
+  }
+  co_return Reservation{record.key, *record.pending_expires_ts};
+}
+
+asio::awaitable<Status> UploadPipeline::fill(const auth::Requester& uploader, const MediaKey& key,
+                                             UploadRequest request) {
+  if (key.server_name != config_.server_name) {
+    co_return MatrixError::not_found("Media can only be uploaded to this server");
+  }
+  if (auto status = check_request(request); !status) co_return status.error();
+
+  // Answer 403/404/409 before reading the body when the record already tells.
+  auto existing = co_await records_.find_fresh(key);
+  if (!existing) co_return existing.error();
+  const auto& current = *existing;
+  if (!current || (current->pending() && current->pending_expires_ts <= now_ms())) {
+    co_return MatrixError::not_found("Unknown or expired media ID");
+  }
+  if (current->uploader != uploader.user_id) {
+    co_return MatrixError::forbidden("This media ID was created by another user");
+  }
+  if (!current->pending()) co_return MatrixError::cannot_overwrite();
+
+  const std::string filling_key = key.server_name + '/' + key.media_id;
+  {
+    std::lock_guard lock(filling_mutex_);
+    if (!filling_.insert(filling_key).second) co_return MatrixError::cannot_overwrite();
+  }
+  struct Release {
+    UploadPipeline& self;
+    const std::string& key;
+    ~Release() {
+      std::lock_guard lock(self.filling_mutex_);
+      self.filling_.erase(key);
+    }
+  } release{*this, filling_key};
+
+  auto blob = co_await store_body(*request.body);
+  if (!blob) co_return blob.error();
+  MediaRecord record = new_record(uploader, key, request);
+  record.blob = std::move(*blob);
+  auto outcome = co_await records_.fill_pending(record);
+  if (!outcome) co_return outcome.error();
+  switch (*outcome) {
+    case MetadataStore::FillOutcome::filled:
+      break;
+    case MetadataStore::FillOutcome::not_found:
+      co_return MatrixError::not_found("Unknown or expired media ID");
+    case MetadataStore::FillOutcome::forbidden:
+      co_return MatrixError::forbidden("This media ID was created by another user");
+    case MetadataStore::FillOutcome::already_filled:
+      co_return MatrixError::cannot_overwrite();
+  }
+  waiters_.announce(key);
+  spdlog::info("uploaded {} ({} bytes, blob {}) by {}", mxc_uri(key.server_name, key.media_id),
+               record.blob->size, record.blob->sha256, uploader.user_id);
+  co_return Status();
+}
+
+}  // namespace mxcd

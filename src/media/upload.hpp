@@ -1,0 +1,61 @@
+// What happens on upload. The body streams from the network into the blob store, hashed on
+// the way; the blob is made durable first and the media record written second, so a record
+// never points at missing bytes and a failed upload leaves nothing behind.
+// Covers POST upload, async create, and PUT into a created media ID.
+#pragma once
+
+#include "auth/authenticator.hpp"
+#include "blob/blob_store.hpp"
+#include "core/byte_source.hpp"
+#include "core/config.hpp"
+#include "media/media_records.hpp"
+#include "media/pending_uploads.hpp"
+
+#include <mutex>
+#include <set>
+
+namespace mxcd {
+
+struct UploadRequest {
+  ByteSource* body = nullptr;
+  std::string content_type;                // as sent; empty means application/octet-stream
+  std::optional<std::string> upload_name;  // from ?filename=
+};
+
+struct Reservation {
+  MediaKey key;
+  std::int64_t expires_ts = 0;
+};
+
+class UploadPipeline {
+ public:
+  UploadPipeline(const Config& config, BlobStore& blobs, MediaRecords& records,
+                 UploadWaiters& waiters);
+
+  // POST upload: a new media ID holding the body.
+  boost::asio::awaitable<Result<MediaKey>> upload(const auth::Requester& uploader,
+                                                  UploadRequest request);
+  // POST create: reserves a media ID for a later PUT.
+  boost::asio::awaitable<Result<Reservation>> create(const auth::Requester& uploader);
+  // PUT upload/{serverName}/{mediaId}: fills a reserved ID.
+  boost::asio::awaitable<Status> fill(const auth::Requester& uploader, const MediaKey& key,
+                                      UploadRequest request);
+
+ private:
+  Status check_request(const UploadRequest& request) const;
+  boost::asio::awaitable<Result<BlobId>> store_body(ByteSource& body);
+  MediaRecord new_record(const auth::Requester& uploader, MediaKey key,
+                         const UploadRequest& request) const;
+
+  const Config& config_;
+  BlobStore& blobs_;
+  MediaRecords& records_;
+  UploadWaiters& waiters_;
+
+  // Media IDs with a PUT in progress on this instance: a second PUT gets 409 at once
+  // instead of streaming a body that fill_pending() would refuse at the end.
+  std::mutex filling_mutex_;
+  std::set<std::string> filling_;
+};
+
+}  // namespace mxcd

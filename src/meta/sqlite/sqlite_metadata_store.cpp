@@ -1,0 +1,376 @@
+#include "meta/sqlite/sqlite_metadata_store.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sqlite3.h>
+
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+
+namespace mxcd {
+
+namespace {
+
+// Each entry moves the schema one version up. Never edit an entry once released: add one.
+constexpr const char* kMigrations[] = {
+    // 1: blobs and media records.
+    R"sql(
+    CREATE TABLE blobs (
+      sha256     TEXT PRIMARY KEY,   -- lower-case hex of the content's SHA-256
+      size       INTEGER NOT NULL,
+      store      TEXT NOT NULL,      -- the blob store that holds it
+      created_ts INTEGER NOT NULL
+    );
+    CREATE TABLE media (
+      server_name        TEXT NOT NULL,
+      media_id           TEXT NOT NULL,
+      sha256             TEXT REFERENCES blobs (sha256),  -- NULL while pending
+      content_type       TEXT NOT NULL,
+      upload_name        TEXT,
+      uploader           TEXT NOT NULL,
+      created_ts         INTEGER NOT NULL,
+      last_access_ts     INTEGER,
+      pending_expires_ts INTEGER,                          -- set while pending
+      quarantined        INTEGER NOT NULL DEFAULT 0,
+      PRIMARY KEY (server_name, media_id)
+    );
+    CREATE INDEX media_by_blob ON media (sha256);
+    CREATE INDEX media_pending_by_uploader ON media (uploader, pending_expires_ts)
+      WHERE sha256 IS NULL;
+    )sql",
+};
+
+struct SqliteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace
+
+class SqliteStatement {
+ public:
+  SqliteStatement(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr) != SQLITE_OK) {
+      throw SqliteError(std::string("prepare: ") + sqlite3_errmsg(db));
+    }
+  }
+  ~SqliteStatement() { sqlite3_finalize(stmt_); }
+  SqliteStatement(const SqliteStatement&) = delete;
+  SqliteStatement& operator=(const SqliteStatement&) = delete;
+
+  // Binds parameters 1..n in order.
+  template <class... Args>
+  SqliteStatement& bind(const Args&... args) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    int index = 0;
+    (bind_one(++index, args), ...);
+    return *this;
+  }
+
+  // True while there is a row to read.
+  bool step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    throw SqliteError(std::string("step: ") + sqlite3_errmsg(db_));
+  }
+
+  void run() {
+    while (step()) {
+    }
+    sqlite3_reset(stmt_);
+  }
+
+  std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+  bool is_null(int column) const { return sqlite3_column_type(stmt_, column) == SQLITE_NULL; }
+  std::string text(int column) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, column));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column)))
+             : std::string();
+  }
+  std::optional<std::string> optional_text(int column) const {
+    if (is_null(column)) return std::nullopt;
+    return text(column);
+  }
+  std::optional<std::int64_t> optional_integer(int column) const {
+    if (is_null(column)) return std::nullopt;
+    return integer(column);
+  }
+  void reset() { sqlite3_reset(stmt_); }
+
+ private:
+  void bind_one(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void bind_one(int i, int v) { sqlite3_bind_int64(stmt_, i, v); }
+  void bind_one(int i, unsigned v) { sqlite3_bind_int64(stmt_, i, v); }
+  void bind_one(int i, bool v) { sqlite3_bind_int(stmt_, i, v ? 1 : 0); }
+  void bind_one(int i, const std::string& v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
+  void bind_one(int i, const std::optional<std::string>& v) {
+    if (v) bind_one(i, *v);
+    else sqlite3_bind_null(stmt_, i);
+  }
+  void bind_one(int i, const std::optional<std::int64_t>& v) {
+    if (v) bind_one(i, *v);
+    else sqlite3_bind_null(stmt_, i);
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class SqliteConnection {
+ public:
+  explicit SqliteConnection(const std::filesystem::path& path) {
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+      std::string message = db_ ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw SqliteError("cannot open " + path.string() + ": " + message);
+    }
+    sqlite3_busy_timeout(db_, 10'000);
+    // WAL lets readers run beside the writer; FULL makes every commit durable before the
+    // client hears of it (principle 5: a crash never loses acknowledged media).
+    exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+  }
+  ~SqliteConnection() {
+    statements_.clear();
+    sqlite3_close(db_);
+  }
+
+  void exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      std::string message = error ? error : "unknown error";
+      sqlite3_free(error);
+      throw SqliteError(message);
+    }
+  }
+
+  // Statements are prepared once per connection and reused; the SQL text is the key.
+  SqliteStatement& statement(const char* sql) {
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      it = statements_.emplace(sql, std::make_unique<SqliteStatement>(db_, sql)).first;
+    }
+    return *it->second;
+  }
+
+  int changes() const { return sqlite3_changes(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<const char*, std::unique_ptr<SqliteStatement>> statements_;
+};
+
+namespace {
+
+// BEGIN IMMEDIATE takes the write lock up front, so read-then-write sequences cannot race.
+class Transaction {
+ public:
+  explicit Transaction(SqliteConnection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }
+  ~Transaction() {
+    if (!done_) {
+      try {
+        c_.exec("ROLLBACK");
+      } catch (const SqliteError&) {
+      }
+    }
+  }
+  void commit() {
+    c_.exec("COMMIT");
+    done_ = true;
+  }
+
+ private:
+  SqliteConnection& c_;
+  bool done_ = false;
+};
+
+// Runs one store operation, turning a database failure into a logged 500.
+template <class F>
+auto guarded(const char* operation, F&& f) -> Result<decltype(f())> {
+  try {
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      return {};
+    } else {
+      return f();
+    }
+  } catch (const SqliteError& e) {
+    spdlog::error("database: {} failed: {}", operation, e.what());
+    return MatrixError::internal("Database error");
+  }
+}
+
+void insert_blob(SqliteConnection& c, const BlobId& blob, const std::string& store,
+                 std::int64_t now) {
+  c.statement("INSERT INTO blobs (sha256, size, store, created_ts) VALUES (?, ?, ?, ?) "
+              "ON CONFLICT (sha256) DO NOTHING")
+      .bind(blob.sha256, static_cast<std::int64_t>(blob.size), store, now)
+      .run();
+}
+
+}  // namespace
+
+SqliteMetadataStore::SqliteMetadataStore(const std::filesystem::path& path) {
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  writer_ = std::make_unique<SqliteConnection>(path);
+  auto& c = *writer_;
+  c.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  auto& select = c.statement("SELECT version FROM schema_version");
+  select.bind();
+  int version = select.step() ? static_cast<int>(select.integer(0)) : 0;
+  select.reset();
+  const int latest = schema_version();
+  if (version > latest) {
+    throw std::runtime_error("the database " + path.string() + " has schema version " +
+                             std::to_string(version) + ", newer than this mxcd understands (" +
+                             std::to_string(latest) + "): run a newer mxcd");
+  }
+  for (; version < latest; ++version) {
+    Transaction tx(c);
+    c.exec(kMigrations[version]);
+    c.exec("DELETE FROM schema_version");
+    c.statement("INSERT INTO schema_version (version) VALUES (?)").bind(version + 1).run();
+    tx.commit();
+    spdlog::info("database migrated to schema version {}", version + 1);
+  }
+  reader_ = std::make_unique<SqliteConnection>(path);
+}
+
+SqliteMetadataStore::~SqliteMetadataStore() = default;
+
+int SqliteMetadataStore::schema_version() {
+  return static_cast<int>(std::size(kMigrations));
+}
+
+Result<std::optional<MediaRecord>> SqliteMetadataStore::find_media(const MediaKey& key) {
+  std::lock_guard lock(reader_mutex_);
+  return guarded("find_media", [&]() -> std::optional<MediaRecord> {
+    auto& q = reader_->statement(
+        "SELECT m.sha256, b.size, b.store, m.content_type, m.upload_name, m.uploader, "
+        "m.created_ts, m.last_access_ts, m.pending_expires_ts, m.quarantined "
+        "FROM media m LEFT JOIN blobs b ON b.sha256 = m.sha256 "
+        "WHERE m.server_name = ? AND m.media_id = ?");
+    q.bind(key.server_name, key.media_id);
+    if (!q.step()) return std::nullopt;
+    MediaRecord r;
+    r.key = key;
+    if (!q.is_null(0)) {
+      r.blob = BlobId{q.text(0), static_cast<std::uint64_t>(q.integer(1))};
+      r.store = q.text(2);
+    }
+    r.content_type = q.text(3);
+    r.upload_name = q.optional_text(4);
+    r.uploader = q.text(5);
+    r.created_ts = q.integer(6);
+    r.last_access_ts = q.optional_integer(7);
+    r.pending_expires_ts = q.optional_integer(8);
+    r.quarantined = q.integer(9) != 0;
+    q.reset();
+    return r;
+  });
+}
+
+Status SqliteMetadataStore::insert_media(const MediaRecord& r) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("insert_media", [&] {
+    Transaction tx(*writer_);
+    insert_blob(*writer_, *r.blob, r.store, r.created_ts);
+    writer_
+        ->statement("INSERT INTO media (server_name, media_id, sha256, content_type, "
+                    "upload_name, uploader, created_ts, quarantined) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(r.key.server_name, r.key.media_id, r.blob->sha256, r.content_type, r.upload_name,
+              r.uploader, r.created_ts, r.quarantined)
+        .run();
+    tx.commit();
+  });
+}
+
+Result<MetadataStore::Reservation> SqliteMetadataStore::reserve_pending(const MediaRecord& r,
+                                                                        unsigned max_pending,
+                                                                        std::int64_t now) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("reserve_pending", [&]() -> Reservation {
+    Transaction tx(*writer_);
+    auto& count = writer_->statement(
+        "SELECT COUNT(*), MIN(pending_expires_ts) FROM media "
+        "WHERE uploader = ? AND sha256 IS NULL AND pending_expires_ts > ?");
+    count.bind(r.uploader, now);
+    count.step();
+    std::int64_t open = count.integer(0);
+    std::int64_t oldest = count.is_null(1) ? now : count.integer(1);
+    count.reset();
+    if (open >= static_cast<std::int64_t>(max_pending)) return {false, oldest};
+    writer_
+        ->statement("INSERT INTO media (server_name, media_id, content_type, uploader, "
+                    "created_ts, pending_expires_ts) VALUES (?, ?, ?, ?, ?, ?)")
+        .bind(r.key.server_name, r.key.media_id, r.content_type, r.uploader, r.created_ts,
+              r.pending_expires_ts)
+        .run();
+    tx.commit();
+    return {true, 0};
+  });
+}
+
+Result<MetadataStore::FillOutcome> SqliteMetadataStore::fill_pending(const MediaRecord& r,
+                                                                     std::int64_t now) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("fill_pending", [&]() -> FillOutcome {
+    Transaction tx(*writer_);
+    auto& q = writer_->statement(
+        "SELECT sha256, uploader, pending_expires_ts FROM media "
+        "WHERE server_name = ? AND media_id = ?");
+    q.bind(r.key.server_name, r.key.media_id);
+    if (!q.step()) return FillOutcome::not_found;
+    bool filled = !q.is_null(0);
+    std::string uploader = q.text(1);
+    std::optional<std::int64_t> expires = q.optional_integer(2);
+    q.reset();
+    if (filled) return uploader == r.uploader ? FillOutcome::already_filled : FillOutcome::forbidden;
+    if (!expires || *expires <= now) return FillOutcome::not_found;
+    if (uploader != r.uploader) return FillOutcome::forbidden;
+    insert_blob(*writer_, *r.blob, r.store, now);
+    writer_
+        ->statement("UPDATE media SET sha256 = ?, content_type = ?, upload_name = ?, "
+                    "pending_expires_ts = NULL WHERE server_name = ? AND media_id = ?")
+        .bind(r.blob->sha256, r.content_type, r.upload_name, r.key.server_name, r.key.media_id)
+        .run();
+    tx.commit();
+    return FillOutcome::filled;
+  });
+}
+
+Status SqliteMetadataStore::record_access(const std::vector<AccessTime>& accesses) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("record_access", [&] {
+    Transaction tx(*writer_);
+    auto& update = writer_->statement(
+        "UPDATE media SET last_access_ts = MAX(COALESCE(last_access_ts, 0), ?) "
+        "WHERE server_name = ? AND media_id = ?");
+    for (const auto& a : accesses) update.bind(a.ts, a.key.server_name, a.key.media_id).run();
+    tx.commit();
+  });
+}
+
+Result<int> SqliteMetadataStore::delete_expired_pending(std::int64_t now) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("delete_expired_pending", [&] {
+    writer_->statement("DELETE FROM media WHERE sha256 IS NULL AND pending_expires_ts <= ?")
+        .bind(now)
+        .run();
+    return writer_->changes();
+  });
+}
+
+Status SqliteMetadataStore::ping() {
+  std::lock_guard lock(reader_mutex_);
+  return guarded("ping", [&] {
+    auto& q = reader_->statement("SELECT 1");
+    q.bind();
+    q.run();
+  });
+}
+
+}  // namespace mxcd

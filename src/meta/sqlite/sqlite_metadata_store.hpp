@@ -1,0 +1,43 @@
+// MetadataStore on SQLite in WAL mode: one writer connection and one reader connection, each
+// behind its own mutex, so downloads never queue behind an upload's commit.
+// Schema changes are versioned migrations applied at open, each in its own transaction.
+#pragma once
+
+#include "meta/metadata_store.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+struct sqlite3;
+
+namespace mxcd {
+
+class SqliteConnection;
+
+class SqliteMetadataStore final : public MetadataStore {
+ public:
+  // Opens (creating if needed) and migrates the database. Throws std::runtime_error with a
+  // readable message when it cannot, or when the schema is newer than this binary.
+  explicit SqliteMetadataStore(const std::filesystem::path& path);
+  ~SqliteMetadataStore() override;
+
+  Result<std::optional<MediaRecord>> find_media(const MediaKey& key) override;
+  Status insert_media(const MediaRecord& record) override;
+  Result<Reservation> reserve_pending(const MediaRecord& record, unsigned max_pending,
+                                      std::int64_t now) override;
+  Result<FillOutcome> fill_pending(const MediaRecord& filled, std::int64_t now) override;
+  Status record_access(const std::vector<AccessTime>& accesses) override;
+  Result<int> delete_expired_pending(std::int64_t now) override;
+  Status ping() override;
+
+  static int schema_version();
+
+ private:
+  std::mutex writer_mutex_;
+  std::unique_ptr<SqliteConnection> writer_;
+  std::mutex reader_mutex_;
+  std::unique_ptr<SqliteConnection> reader_;
+};
+
+}  // namespace mxcd
