@@ -179,27 +179,27 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
   auto found = co_await downloads_.fetch(wanted);
   if (!found) co_return http::error_response(found.error());
   Download& media = *found;
-  const MediaRecord& record = media.record;
+  const MediaRecord& record = *media.record;
   const std::uint64_t size = media.blob.size;
   const std::string etag = "\"" + record.blob->sha256 + "\"";
 
   Response response;
-  auto& h = response.headers;
-  h.set(beast_http::field::etag, etag);
-  h.set(beast_http::field::cache_control, legacy_path
-                                               ? "public, max-age=86400, s-maxage=0, proxy-revalidate"
-                                               : "private, max-age=86400");
+  response.set_header("ETag", etag);
+  response.set_header("Cache-Control", legacy_path
+                                           ? "public, max-age=86400, s-maxage=0, proxy-revalidate"
+                                           : "private, max-age=86400");
   if (etag_matches(request.header(beast_http::field::if_none_match), etag)) {
     response.status = beast_http::status::not_modified;
     co_return response;
   }
-  h.set(beast_http::field::content_type, record.content_type);
-  h.set(beast_http::field::content_disposition,
-        content_disposition(record.content_type, path_filename ? path_filename : record.upload_name));
-  h.set("Content-Security-Policy", kContentSecurityPolicy);
-  h.set("X-Content-Type-Options", "nosniff");
-  h.set("Referrer-Policy", "no-referrer");
-  h.set(beast_http::field::accept_ranges, "bytes");
+  response.set_header("Content-Type", record.content_type);
+  response.set_header("Content-Disposition",
+                      content_disposition(record.content_type,
+                                          path_filename ? path_filename : record.upload_name));
+  response.set_header("Content-Security-Policy", kContentSecurityPolicy);
+  response.set_header("X-Content-Type-Options", "nosniff");
+  response.set_header("Referrer-Policy", "no-referrer");
+  response.set_header("Accept-Ranges", "bytes");
 
   http::RangeRequest range;
   std::string_view if_range = request.header(beast_http::field::if_range);
@@ -212,15 +212,15 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
       break;
     case http::RangeRequest::Kind::partial:
       response.status = beast_http::status::partial_content;
-      h.set(beast_http::field::content_range, "bytes " + std::to_string(range.first) + "-" +
-                                                  std::to_string(range.last) + "/" +
-                                                  std::to_string(size));
+      response.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                               std::to_string(range.last) + "/" +
+                                               std::to_string(size));
       response.body = http::FileBody{std::move(media.blob.fd), range.first,
                                      range.last - range.first + 1};
       break;
     case http::RangeRequest::Kind::unsatisfiable:
       response = http::error_response(range_not_satisfiable());
-      response.headers.set(beast_http::field::content_range, "bytes */" + std::to_string(size));
+      response.set_header("Content-Range", "bytes */" + std::to_string(size));
       break;
   }
   co_return response;

@@ -6,12 +6,12 @@
 #include "core/matrix_error.hpp"
 #include "core/unique_fd.hpp"
 
-#include <boost/beast/http/fields.hpp>
 #include <boost/beast/http/status.hpp>
 #include <boost/json/value.hpp>
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 
 namespace mxcd::http {
@@ -27,9 +27,13 @@ struct FileBody {
 
 struct Response {
   beast_http::status status = beast_http::status::ok;
-  beast_http::fields headers;
+  // "Name: value\r\n" lines, appended by set_header(): one buffer instead of a node per field,
+  // because every download carries a dozen headers.
+  std::string header_lines;
   std::variant<std::monostate, std::string, FileBody> body;
 
+  // Values with a line break (which would split the response) are refused and logged.
+  void set_header(std::string_view name, std::string_view value);
   std::uint64_t body_length() const;
 };
 

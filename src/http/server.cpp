@@ -7,7 +7,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -37,6 +36,11 @@ namespace {
 
 // Bodies of endpoints that do not stream their body are read whole, up to this size.
 constexpr std::size_t kSmallBodyLimit = 64 * 1024;
+// The first read of a request head.
+constexpr std::size_t kRequestReadSize = 4096;
+// Read-ahead buffer while a body streams in; idle connections keep only a few KiB.
+constexpr std::size_t kBodyReadBuffer = 64 * 1024;
+constexpr std::size_t kIdleBufferLimit = 16 * 1024;
 // How often a connection checks its deadline; timeouts are accurate to this.
 constexpr auto kWatchdogTick = std::chrono::milliseconds(250);
 // After deciding to close, how long to keep reading (and discarding) what the client still
@@ -63,10 +67,6 @@ std::string_view http_date() {
     cached_second = now;
   }
   return {text.data(), length};
-}
-
-bool is_safe_header_value(std::string_view value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
 }
 
 // The query string for logs, with the access token's value replaced.
@@ -198,15 +198,18 @@ awaitable<void> Connection::run() {
   socket_.close(ec);
 }
 
-// Between requests on a keep-alive connection: wait for the first byte of the next one.
-// This is the only state in which a shutdown closes the connection at once.
+// Between requests on a keep-alive connection: wait for the first bytes of the next one.
+// This is the only state in which a shutdown closes the connection at once. (A read, not
+// async_wait: Asio re-registers the socket with epoll for every async_wait.)
 awaitable<bool> Connection::wait_for_next_request() {
   if (buffer_.size() > 0) co_return true;  // a pipelined request is already here
   if (server_.stopping()) co_return false;
   awaiting_request_ = true;
   arm(server_.limits_.keepalive_timeout);
   boost::system::error_code ec;
-  co_await socket_.async_wait(tcp::socket::wait_read, asio::redirect_error(use_awaitable, ec));
+  std::size_t n = co_await socket_.async_read_some(buffer_.prepare(kRequestReadSize),
+                                                   asio::redirect_error(use_awaitable, ec));
+  buffer_.commit(n);
   awaiting_request_ = false;
   disarm();
   co_return !ec && !server_.stopping();
@@ -285,6 +288,7 @@ awaitable<bool> Connection::handle_request() {
                duration_ms, request.client_address, sent ? "" : " aborted=true");
 
   if (sent && !keep_alive) co_await linger_close();
+  if (buffer_.capacity() > kIdleBufferLimit) buffer_.shrink_to_fit();
   co_return sent && keep_alive;
 }
 
@@ -299,7 +303,7 @@ awaitable<Response> Connection::dispatch(Request& request) {
   if (!match) co_return error_response(MatrixError::unrecognized());
   if (!match->handler) {
     Response response = error_response(MatrixError::method_not_allowed());
-    response.headers.set(beast_http::field::allow, match->allowed_methods);
+    response.set_header("Allow", match->allowed_methods);
     co_return response;
   }
   request.params = std::move(match->params);
@@ -331,6 +335,9 @@ awaitable<Result<std::size_t>> Connection::read_some(asio::mutable_buffer buffer
       disarm();
     }
   }
+  // Beast reads into buffer_ only as much as its free capacity (at least 512 bytes): without
+  // room, a large body would arrive in ~1 KiB reads. handle_request() shrinks it again.
+  if (buffer_.capacity() < kBodyReadBuffer) buffer_.reserve(kBodyReadBuffer);
   auto& body = parser_->get().body();
   body.data = buffer.data();
   body.size = buffer.size();
@@ -395,17 +402,7 @@ awaitable<bool> Connection::write_response(Response& response, bool head_only, b
     head += "\r\n";
   }
   if (!keep_alive) head += "Connection: close\r\n";
-  for (const auto& field : response.headers) {
-    if (!is_safe_header_value(field.value())) {
-      spdlog::warn("dropped response header {} with a line break in its value",
-                   std::string_view(field.name_string()));
-      continue;
-    }
-    head += field.name_string();
-    head += ": ";
-    head += field.value();
-    head += "\r\n";
-  }
+  head += response.header_lines;
   head += "\r\n";
 
   boost::system::error_code ec;
@@ -502,9 +499,10 @@ std::string Connection::client_address(const beast_http::fields& headers) const 
   return client.to_string();
 }
 
-Server::Server(asio::io_context& io, const Config::Http& limits, const Router& router)
-    : io_(io), limits_(limits), router_(router), acceptor_(asio::make_strand(io)),
-      grace_timer_(asio::make_strand(io)) {}
+Server::Server(IoThreads& threads, const Config::Http& limits, const Router& router,
+               std::function<void()> on_drained)
+    : threads_(threads), limits_(limits), router_(router), acceptor_(threads.main()),
+      grace_timer_(threads.main()), on_drained_(std::move(on_drained)) {}
 
 Server::~Server() = default;
 
@@ -521,7 +519,8 @@ tcp::endpoint Server::local_endpoint() const { return acceptor_.local_endpoint()
 awaitable<void> Server::accept_loop() {
   while (acceptor_.is_open()) {
     boost::system::error_code ec;
-    tcp::socket socket = co_await acceptor_.async_accept(asio::make_strand(io_),
+    // Each connection goes to one network thread and stays there.
+    tcp::socket socket = co_await acceptor_.async_accept(threads_.next(),
                                                          asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (!acceptor_.is_open() || ec == asio::error::operation_aborted) break;
@@ -575,17 +574,18 @@ awaitable<void> Server::accept_loop() {
 void Server::on_connection_closed(Connection* connection) {
   std::lock_guard lock(connections_mutex_);
   connections_.erase(connection);
-  if (connections_.empty() && stopping()) {
-    asio::post(grace_timer_.get_executor(), [this] { grace_timer_.cancel(); });
-  }
+  if (connections_.empty() && stopping()) asio::post(acceptor_.get_executor(), [this] { drained(); });
+}
+
+void Server::drained() {
+  if (drained_) return;
+  drained_ = true;
+  grace_timer_.cancel();
+  on_drained_();
 }
 
 void Server::stop() {
   if (stopping_.exchange(true)) return;
-  asio::post(acceptor_.get_executor(), [this] {
-    boost::system::error_code ignored;
-    acceptor_.close(ignored);
-  });
   std::vector<std::shared_ptr<Connection>> open;
   {
     std::lock_guard lock(connections_mutex_);
@@ -596,20 +596,22 @@ void Server::stop() {
   spdlog::info("shutting down: {} connection(s) open, grace period {} ms", open.size(),
                limits_.shutdown_grace_period.count());
   for (auto& c : open) asio::post(c->executor(), [c] { c->on_server_stopping(); });
-  // Armed on the timer's strand, where on_connection_closed() cancels it: whichever of the
-  // two runs first, the process never waits for the grace period with nothing in flight.
-  asio::post(grace_timer_.get_executor(), [this] {
+  open.clear();
+  // On the main context, where on_connection_closed() also reports: whichever runs first,
+  // the process never waits out the grace period with nothing in flight.
+  asio::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
     {
       std::lock_guard lock(connections_mutex_);
-      if (connections_.empty()) return;
+      if (connections_.empty()) return drained();
     }
     grace_timer_.expires_after(limits_.shutdown_grace_period);
     grace_timer_.async_wait([this](boost::system::error_code ec) {
-      if (!ec) {
-        spdlog::warn("grace period over: abandoning the requests still in flight");
-        abandoned_ = true;
-        io_.stop();
-      }
+      if (ec || drained_) return;
+      spdlog::warn("grace period over: abandoning the requests still in flight");
+      abandoned_ = true;
+      threads_.stop();
     });
   });
 }

@@ -6,13 +6,14 @@
 #pragma once
 
 #include "core/config.hpp"
+#include "http/io_threads.hpp"
 #include "http/router.hpp"
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <unordered_map>
@@ -23,7 +24,9 @@ class Connection;
 
 class Server {
  public:
-  Server(boost::asio::io_context& io, const Config::Http& limits, const Router& router);
+  // on_drained runs (on the main context) once a stop() has seen the last connection close.
+  Server(IoThreads& threads, const Config::Http& limits, const Router& router,
+         std::function<void()> on_drained);
   ~Server();
 
   // Binds and starts accepting. Throws boost::system::system_error when the address is taken.
@@ -40,13 +43,16 @@ class Server {
 
   boost::asio::awaitable<void> accept_loop();
   void on_connection_closed(Connection* connection);
+  void drained();  // on the main context
   bool stopping() const { return stopping_.load(std::memory_order_relaxed); }
 
-  boost::asio::io_context& io_;
+  IoThreads& threads_;
   const Config::Http& limits_;
   const Router& router_;
   boost::asio::ip::tcp::acceptor acceptor_;
-  boost::asio::steady_timer grace_timer_;
+  boost::asio::steady_timer grace_timer_;  // on the main context, like the acceptor
+  std::function<void()> on_drained_;
+  bool drained_ = false;  // touched only on the main context
   std::atomic<bool> stopping_{false};
   std::atomic<bool> abandoned_{false};
 

@@ -23,26 +23,26 @@ asio::awaitable<Result<Download>> DownloadPipeline::fetch(const DownloadRequest&
   auto found = co_await records_.find(request.key);
   if (!found) co_return found.error();
   if (!*found) co_return not_found();
-  MediaRecord record = std::move(**found);
-  if (record.pending()) {
+  RecordPtr record = std::move(*found);
+  if (record->pending()) {
     // Checked before the freeze: a client waiting on the legacy path must get its 504.
     auto uploaded = co_await wait_for_upload(request.key, request.wait);
     if (!uploaded) co_return uploaded.error();
     record = std::move(*uploaded);
   }
-  if (record.quarantined) co_return not_found();
+  if (record->quarantined) co_return not_found();
   if (request.legacy_path && config_.media.legacy_download_freeze_ms &&
-      record.created_ts >= *config_.media.legacy_download_freeze_ms) {
+      record->created_ts >= *config_.media.legacy_download_freeze_ms) {
     co_return MatrixError::not_found(
         "Media created after the freeze is only served on /_matrix/client/v1/media");
   }
-  auto blob = co_await blobs_.open(*record.blob);
+  auto blob = co_await blobs_.open(*record->blob);
   if (!blob) co_return blob.error();
   records_.note_access(request.key);
   co_return Download{std::move(record), std::move(*blob)};
 }
 
-asio::awaitable<Result<MediaRecord>> DownloadPipeline::wait_for_upload(const MediaKey& key,
+asio::awaitable<Result<RecordPtr>> DownloadPipeline::wait_for_upload(const MediaKey& key,
                                                                        Duration wait) {
   // Subscribe first, then look: an upload landing between the two still wakes us.
   auto subscription = co_await waiters_.subscribe(key);
@@ -51,13 +51,13 @@ asio::awaitable<Result<MediaRecord>> DownloadPipeline::wait_for_upload(const Med
     auto found = co_await records_.find_fresh(key);
     if (!found) co_return found.error();
     if (!*found) co_return not_found();
-    MediaRecord& record = **found;
-    if (!record.pending()) co_return std::move(record);
+    RecordPtr record = std::move(*found);
+    if (!record->pending()) co_return record;
     const std::int64_t now = now_ms();
-    if (record.pending_expires_ts <= now) co_return not_found();
+    if (record->pending_expires_ts <= now) co_return not_found();
     auto remaining = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
     if (remaining.count() <= 0) co_return MatrixError::not_yet_uploaded();
-    co_await subscription->wait(std::min(remaining, Duration(*record.pending_expires_ts - now)));
+    co_await subscription->wait(std::min(remaining, Duration(*record->pending_expires_ts - now)));
   }
 }
 

@@ -17,7 +17,7 @@ struct DownloadRequest {
 };
 
 struct Download {
-  MediaRecord record;
+  RecordPtr record;
   OpenBlob blob;
 };
 
@@ -29,7 +29,7 @@ class DownloadPipeline {
   boost::asio::awaitable<Result<Download>> fetch(const DownloadRequest& request);
 
  private:
-  boost::asio::awaitable<Result<MediaRecord>> wait_for_upload(const MediaKey& key, Duration wait);
+  boost::asio::awaitable<Result<RecordPtr>> wait_for_upload(const MediaKey& key, Duration wait);
 
   const Config& config_;
   BlobStore& blobs_;

@@ -7,7 +7,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -15,28 +14,27 @@ namespace mxcd {
 
 namespace asio = boost::asio;
 
-namespace {
-std::string cache_key(const MediaKey& key) { return key.server_name + '/' + key.media_id; }
-}  // namespace
-
 MediaRecords::MediaRecords(MetadataStore& store, asio::thread_pool& blocking_pool,
                            std::size_t cache_capacity)
     : store_(store), blocking_pool_(blocking_pool), cache_capacity_(cache_capacity) {}
 
-asio::awaitable<Result<std::optional<MediaRecord>>> MediaRecords::find(const MediaKey& key) {
-  if (auto hit = cache_get(cache_key(key))) co_return std::optional<MediaRecord>(std::move(*hit));
+asio::awaitable<Result<RecordPtr>> MediaRecords::find(const MediaKey& key) {
+  if (auto hit = cache_get(key)) co_return hit;
   co_return co_await find_fresh(key);
 }
 
-asio::awaitable<Result<std::optional<MediaRecord>>> MediaRecords::find_fresh(const MediaKey& key) {
-  auto result = co_await run_blocking(blocking_pool_, [&] { return store_.find_media(key); });
-  if (result && *result && !(*result)->pending()) cache_put(**result);
-  co_return result;
+asio::awaitable<Result<RecordPtr>> MediaRecords::find_fresh(const MediaKey& key) {
+  auto found = co_await run_blocking(blocking_pool_, [&] { return store_.find_media(key); });
+  if (!found) co_return found.error();
+  if (!*found) co_return RecordPtr();
+  auto record = std::make_shared<const MediaRecord>(std::move(**found));
+  if (!record->pending()) cache_put(record);
+  co_return record;
 }
 
 asio::awaitable<Status> MediaRecords::insert(MediaRecord record) {
   auto status = co_await run_blocking(blocking_pool_, [&] { return store_.insert_media(record); });
-  if (status) cache_put(record);
+  if (status) cache_put(std::make_shared<const MediaRecord>(std::move(record)));
   co_return status;
 }
 
@@ -57,8 +55,10 @@ asio::awaitable<Status> MediaRecords::ping() {
 }
 
 void MediaRecords::note_access(const MediaKey& key) {
+  const std::int64_t now = now_ms();
   std::lock_guard lock(access_mutex_);
-  access_times_.insert_or_assign(cache_key(key), AccessTime{key, now_ms()});
+  auto [it, inserted] = access_times_.try_emplace(key, now);
+  if (!inserted) it->second = now;
 }
 
 void MediaRecords::flush_access_times() {
@@ -66,7 +66,7 @@ void MediaRecords::flush_access_times() {
   {
     std::lock_guard lock(access_mutex_);
     batch.reserve(access_times_.size());
-    for (auto& [k, access] : access_times_) batch.push_back(std::move(access));
+    for (auto& [key, ts] : access_times_) batch.push_back(AccessTime{key, ts});
     access_times_.clear();
   }
   if (batch.empty()) return;
@@ -76,9 +76,9 @@ void MediaRecords::flush_access_times() {
 }
 
 void MediaRecords::start_maintenance(asio::io_context& io, std::chrono::milliseconds interval) {
-  maintenance_timer_ = std::make_unique<asio::steady_timer>(asio::make_strand(io));
+  maintenance_timer_ = std::make_unique<asio::steady_timer>(io);
   asio::co_spawn(
-      maintenance_timer_->get_executor(),
+      io,
       [this, interval]() -> asio::awaitable<void> {
         while (true) {
           maintenance_timer_->expires_after(interval);
@@ -103,25 +103,24 @@ void MediaRecords::stop() {
   }
 }
 
-void MediaRecords::cache_put(const MediaRecord& record) {
-  std::string key = cache_key(record.key);
+void MediaRecords::cache_put(RecordPtr record) {
   std::lock_guard lock(cache_mutex_);
-  if (auto it = cache_index_.find(key); it != cache_index_.end()) {
+  if (auto it = cache_index_.find(record->key); it != cache_index_.end()) {
     lru_.erase(it->second);
     cache_index_.erase(it);
   }
-  lru_.push_front(record);
-  cache_index_.emplace(std::move(key), lru_.begin());
+  lru_.push_front(std::move(record));
+  cache_index_.emplace(lru_.front()->key, lru_.begin());
   if (lru_.size() > cache_capacity_) {
-    cache_index_.erase(cache_key(lru_.back().key));
+    cache_index_.erase(lru_.back()->key);
     lru_.pop_back();
   }
 }
 
-std::optional<MediaRecord> MediaRecords::cache_get(const std::string& key) {
+RecordPtr MediaRecords::cache_get(const MediaKey& key) {
   std::lock_guard lock(cache_mutex_);
   auto it = cache_index_.find(key);
-  if (it == cache_index_.end()) return std::nullopt;
+  if (it == cache_index_.end()) return nullptr;
   lru_.splice(lru_.begin(), lru_, it->second);
   return *it->second;
 }

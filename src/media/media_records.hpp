@@ -11,19 +11,24 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include <list>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
 namespace mxcd {
+
+// Shared, never modified: a cached record is handed out without copying.
+using RecordPtr = std::shared_ptr<const MediaRecord>;
 
 class MediaRecords {
  public:
   MediaRecords(MetadataStore& store, boost::asio::thread_pool& blocking_pool,
                std::size_t cache_capacity = 65536);
 
-  boost::asio::awaitable<Result<std::optional<MediaRecord>>> find(const MediaKey& key);
+  // A null pointer when there is no such record.
+  boost::asio::awaitable<Result<RecordPtr>> find(const MediaKey& key);
   // Skips the cache: for records that may be changing (pending uploads).
-  boost::asio::awaitable<Result<std::optional<MediaRecord>>> find_fresh(const MediaKey& key);
+  boost::asio::awaitable<Result<RecordPtr>> find_fresh(const MediaKey& key);
   boost::asio::awaitable<Status> insert(MediaRecord record);
   boost::asio::awaitable<Result<MetadataStore::Reservation>> reserve_pending(
       MediaRecord record, unsigned max_pending);
@@ -40,19 +45,19 @@ class MediaRecords {
   void flush_access_times();
 
  private:
-  void cache_put(const MediaRecord& record);
-  std::optional<MediaRecord> cache_get(const std::string& key);
+  void cache_put(RecordPtr record);
+  RecordPtr cache_get(const MediaKey& key);
 
   MetadataStore& store_;
   boost::asio::thread_pool& blocking_pool_;
   const std::size_t cache_capacity_;
 
   std::mutex cache_mutex_;
-  std::list<MediaRecord> lru_;  // most recently used first
-  std::unordered_map<std::string, std::list<MediaRecord>::iterator> cache_index_;
+  std::list<RecordPtr> lru_;  // most recently used first
+  std::unordered_map<MediaKey, std::list<RecordPtr>::iterator, MediaKeyHash> cache_index_;
 
   std::mutex access_mutex_;
-  std::unordered_map<std::string, AccessTime> access_times_;
+  std::unordered_map<MediaKey, std::int64_t, MediaKeyHash> access_times_;
 
   std::unique_ptr<boost::asio::steady_timer> maintenance_timer_;
 };

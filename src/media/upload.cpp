@@ -107,7 +107,7 @@ asio::awaitable<Status> UploadPipeline::fill(const auth::Requester& uploader, co
   // Answer 403/404/409 before reading the body when the record already tells.
   auto existing = co_await records_.find_fresh(key);
   if (!existing) co_return existing.error();
-  const auto& current = *existing;
+  const RecordPtr& current = *existing;
   if (!current || (current->pending() && current->pending_expires_ts <= now_ms())) {
     co_return MatrixError::not_found("Unknown or expired media ID");
   }

@@ -7,6 +7,7 @@
 #include "core/result.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,12 @@ struct MediaKey {
   std::string server_name;
   std::string media_id;
   bool operator==(const MediaKey&) const = default;
+};
+
+struct MediaKeyHash {
+  std::size_t operator()(const MediaKey& key) const noexcept {
+    return std::hash<std::string>()(key.server_name) * 31 + std::hash<std::string>()(key.media_id);
+  }
 };
 
 struct MediaRecord {
