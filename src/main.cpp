@@ -5,6 +5,7 @@
 #include "blob/fs/fs_blob_store.hpp"
 #include "core/config.hpp"
 #include "core/version.hpp"
+#include "http/access_log.hpp"
 #include "http/server.hpp"
 #include "media/download.hpp"
 #include "media/media_records.hpp"
@@ -41,16 +42,13 @@ std::optional<Config> load_or_report(const std::string& path) {
 }
 
 void set_up_logging(const Config& config) {
-  // Request lines are buffered and written at least once a second (a write(2) per request
-  // costs a tenth of a small download's throughput); warnings and errors go out at once.
-  static char buffer[64 * 1024];
-  std::setvbuf(stderr, buffer, _IOFBF, sizeof buffer);
+  // Every line is its own write(2); request lines are batched by http::access_log instead.
   auto logger = spdlog::stderr_logger_mt("mxcd");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v", spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(config.log.level));
-  logger->flush_on(spdlog::level::warn);
+  logger->flush_on(spdlog::level::trace);
   spdlog::set_default_logger(logger);
-  spdlog::flush_every(std::chrono::seconds(1));
+  http::access_log::enable(logger->should_log(spdlog::level::info));
 }
 
 int serve(const Config& config) {

@@ -2,6 +2,7 @@
 
 #include "core/ip_network.hpp"
 #include "core/version.hpp"
+#include "http/access_log.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -67,26 +68,6 @@ std::string_view http_date() {
     cached_second = now;
   }
   return {text.data(), length};
-}
-
-// The query string for logs, with the access token's value replaced.
-std::string redact_target(std::string_view target) {
-  auto question = target.find('?');
-  if (question == std::string_view::npos) return std::string(target);
-  std::string out(target.substr(0, question + 1));
-  std::string_view query = target.substr(question + 1);
-  bool first = true;
-  while (true) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    if (!first) out += '&';
-    first = false;
-    if (pair.starts_with("access_token=")) out += "access_token=<redacted>";
-    else out += pair;
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return out;
 }
 
 std::string canned_error(unsigned status, std::string_view reason, std::string_view errcode,
@@ -171,6 +152,7 @@ awaitable<void> Connection::watchdog() {
     boost::system::error_code ec;
     co_await watchdog_timer_.async_wait(asio::redirect_error(use_awaitable, ec));
     if (closed_) break;
+    access_log::flush_if_stale();
     if (Clock::now() >= deadline_) {
       timed_out_ = true;
       disarm();
@@ -196,6 +178,7 @@ awaitable<void> Connection::run() {
   closed_ = true;
   watchdog_timer_.cancel();
   socket_.close(ec);
+  access_log::flush();
 }
 
 // Between requests on a keep-alive connection: wait for the first bytes of the next one.
@@ -265,27 +248,29 @@ awaitable<bool> Connection::handle_request() {
   }
 
   bool keep_alive = head.keep_alive() && !server_.stopping();
-  if (!parser_->is_done()) {
-    // The handler answered without reading the whole body (an error, usually). A client
-    // that waits for "100 Continue" will not send it, so we cannot keep the connection.
-    bool waiting_for_continue = !continue_sent_ && beast_http::token_list(
-        head[beast_http::field::expect]).exists("100-continue");
-    if (waiting_for_continue || body_failed_ || !co_await discard_rest_of_body()) {
+  // A body the handler left unread must be skipped before the next request can be read.
+  // Skip only a short rest of a known length; otherwise close. A client that waits for
+  // "100 Continue" will not send the rest at all.
+  const bool body_left = !parser_->is_done();
+  if (body_left) {
+    bool waiting_for_continue =
+        !continue_sent_ &&
+        beast_http::token_list(head[beast_http::field::expect]).exists("100-continue");
+    auto remaining = parser_->content_length_remaining();
+    if (body_failed_ || waiting_for_continue || !remaining || *remaining > kSmallBodyLimit) {
       keep_alive = false;
     }
   }
-  if (body_failed_) keep_alive = false;
-
   const bool head_only = request.method == beast_http::verb::head;
   const unsigned status = static_cast<unsigned>(response.status);
   const std::uint64_t bytes = head_only ? 0 : response.body_length();
   const bool sent = co_await write_response(response, head_only, keep_alive);
+  if (sent && keep_alive && body_left) keep_alive = co_await discard_rest_of_body();
 
   const double duration_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-  spdlog::info("request method={} path={} status={} bytes={} duration_ms={:.3f} client={}{}",
-               std::string_view(head.method_string()), redact_target(target), status, bytes,
-               duration_ms, request.client_address, sent ? "" : " aborted=true");
+  access_log::write({head.method_string(), target, status, bytes, duration_ms,
+                     request.client_address, !sent});
 
   if (sent && !keep_alive) co_await linger_close();
   if (buffer_.capacity() > kIdleBufferLimit) buffer_.shrink_to_fit();
@@ -309,7 +294,7 @@ awaitable<Response> Connection::dispatch(Request& request) {
   request.params = std::move(match->params);
   if (match->body_mode == BodyMode::streamed) {
     request.body = this;
-  } else if (!co_await read_small_body(request.small_body)) {
+  } else if (!parser_->is_done() && !co_await read_small_body(request.small_body)) {
     co_return error_response(body_failed_ ? MatrixError::bad_request("The request body ended early")
                                           : MatrixError::too_large("Request body too large"));
   }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace mxcd {
@@ -109,6 +110,10 @@ FsBlobStore::FsBlobStore(fs::path root, boost::asio::thread_pool& blocking_pool)
       blocking_pool_(blocking_pool) {
   fs::create_directories(blobs_dir_);
   fs::create_directories(tmp_dir_);
+  blobs_dir_fd_.reset(::open(blobs_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!blobs_dir_fd_.valid()) {
+    throw fs::filesystem_error("cannot open", blobs_dir_, std::error_code(errno, std::generic_category()));
+  }
   std::size_t removed = 0;
   for (const auto& entry : fs::directory_iterator(tmp_dir_)) {
     fs::remove_all(entry.path());
@@ -135,8 +140,11 @@ Result<std::unique_ptr<BlobWriter>> FsBlobStore::begin_write() {
 boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob) {
   if (!is_sha256_hex(blob.sha256)) co_return MatrixError::internal("Invalid blob name");
   // A local open() is a page-cache lookup; it is not worth a trip to the blocking pool.
-  fs::path path = blob_path(blob.sha256);
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // Relative to the blobs directory's descriptor: no path to build on every download.
+  char relative[72];
+  std::snprintf(relative, sizeof relative, "%.2s/%.2s/%s", blob.sha256.c_str(),
+                blob.sha256.c_str() + 2, blob.sha256.c_str());
+  UniqueFd fd(::openat(blobs_dir_fd_.get(), relative, O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0) {
     spdlog::error("blob {} is missing from {}: {}", blob.sha256, blobs_dir_.string(),

@@ -28,6 +28,7 @@ class FsBlobStore final : public BlobStore {
   std::filesystem::path root_;
   std::filesystem::path blobs_dir_;
   std::filesystem::path tmp_dir_;
+  UniqueFd blobs_dir_fd_;
   boost::asio::thread_pool& blocking_pool_;
 };
 
