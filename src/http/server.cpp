@@ -120,7 +120,7 @@ class Connection : public ByteSource, public std::enable_shared_from_this<Connec
   void arm(Clock::duration timeout) { deadline_ = Clock::now() + timeout; }
   void disarm() { deadline_ = Clock::time_point::max(); }
 
-  awaitable<bool> wait_for_next_request();
+  awaitable<bool> wait_for_next_request(Clock::duration timeout);
   awaitable<bool> handle_request();
   awaitable<Response> dispatch(Request& request);
   awaitable<bool> read_small_body(std::string& out);
@@ -169,10 +169,10 @@ awaitable<void> Connection::run() {
   peer_ = normalize_address(socket_.remote_endpoint(ec).address());
   if (!ec) {
     asio::co_spawn(socket_.get_executor(), watchdog(), asio::detached);
-    bool first = true;
-    while (first || co_await wait_for_next_request()) {
-      first = false;
+    auto wait = server_.limits_.header_timeout;  // for the first request's first byte
+    while (co_await wait_for_next_request(wait)) {
       if (!co_await handle_request() || server_.stopping()) break;
+      wait = server_.limits_.keepalive_timeout;
     }
   }
   closed_ = true;
@@ -181,14 +181,15 @@ awaitable<void> Connection::run() {
   access_log::flush();
 }
 
-// Between requests on a keep-alive connection: wait for the first bytes of the next one.
+// Before each request: wait for its first bytes (for at most the header timeout on a new
+// connection, the keep-alive timeout between requests).
 // This is the only state in which a shutdown closes the connection at once. (A read, not
 // async_wait: Asio re-registers the socket with epoll for every async_wait.)
-awaitable<bool> Connection::wait_for_next_request() {
+awaitable<bool> Connection::wait_for_next_request(Clock::duration timeout) {
   if (buffer_.size() > 0) co_return true;  // a pipelined request is already here
   if (server_.stopping()) co_return false;
   awaiting_request_ = true;
-  arm(server_.limits_.keepalive_timeout);
+  arm(timeout);
   boost::system::error_code ec;
   std::size_t n = co_await socket_.async_read_some(buffer_.prepare(kRequestReadSize),
                                                    asio::redirect_error(use_awaitable, ec));
@@ -327,7 +328,9 @@ awaitable<Result<std::size_t>> Connection::read_some(asio::mutable_buffer buffer
   body.data = buffer.data();
   body.size = buffer.size();
   body.more = true;
-  if (!ec) {
+  // A read may consume only framing (a chunk header) and deliver no body bytes; 0 must mean
+  // the end of the body, so keep reading until there are bytes or the body is complete.
+  while (!ec && body.size == buffer.size() && !parser_->is_done()) {
     arm(server_.limits_.idle_timeout);
     co_await beast_http::async_read_some(socket_, buffer_, *parser_,
                                          asio::redirect_error(use_awaitable, ec));
