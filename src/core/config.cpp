@@ -3,11 +3,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
-#include <set>
 #include <sstream>
+#include <set>
 
 namespace mxcd {
 
@@ -61,6 +62,14 @@ class Section {
  public:
   Section(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {
     if (node_ && !node_.IsNull() && !node_.IsMap()) throw Invalid{path_, "must be a mapping"};
+    // YAML forbids repeated keys, but yaml-cpp silently keeps the first: say so instead.
+    std::set<std::string> seen;
+    if (node_ && node_.IsMap()) {
+      for (const auto& entry : node_) {
+        std::string key = entry.first.as<std::string>();
+        if (!seen.insert(key).second) throw Invalid{key_path(key), "appears twice"};
+      }
+    }
   }
 
   std::string key_path(const std::string& key) const {
@@ -215,12 +224,12 @@ Config parse(const YAML::Node& root_node) {
 
   Section database = root.section("database");
   Section sqlite = database.section("sqlite");
+  database.reject_unknown_keys();  // first: "postgres: unknown key" says more than "sqlite.path"
   std::string sqlite_path;
   sqlite.string("path", sqlite_path);
   require(!sqlite_path.empty(), "database.sqlite.path", "is required");
   c.database.sqlite_path = sqlite_path;
   sqlite.reject_unknown_keys();
-  database.reject_unknown_keys();
 
   Section media = root.section("media");
   media.size("max_upload_size", c.media.max_upload_size, 1);
@@ -280,9 +289,16 @@ std::optional<Duration> parse_duration(std::string_view text) {
 
 std::optional<std::int64_t> parse_utc_timestamp(std::string_view text) {
   std::tm tm{};
-  std::istringstream in{std::string(text)};
-  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%SZ");
-  if (in.fail() || in.peek() != std::char_traits<char>::eof()) return std::nullopt;
+  int consumed = 0;
+  std::string s(text);
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
+      consumed != static_cast<int>(s.size()) || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+      tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
   return static_cast<std::int64_t>(timegm(&tm)) * 1000;
 }
 

@@ -1,0 +1,187 @@
+#include "core/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+namespace mxcd {
+namespace {
+
+constexpr const char* kMinimal = R"(
+server_name: example.org
+auth: {homeserver_url: "http://127.0.0.1:8008/"}
+storage: {path: /var/lib/mxcd}
+database: {sqlite: {path: /var/lib/mxcd/db}}
+)";
+
+// The minimal config with whole top-level sections replaced by those in `sections`.
+std::string minimal_with(const std::string& sections) {
+  std::string out;
+  std::string_view rest = kMinimal;
+  while (!rest.empty()) {
+    auto end = rest.find('\n');
+    std::string_view line = rest.substr(0, end + 1);
+    rest.remove_prefix(line.size());
+    auto colon = line.find(':');
+    bool replaced = colon != std::string_view::npos &&
+                    (sections.rfind(std::string(line.substr(0, colon + 1)), 0) == 0 ||
+                     sections.find("\n" + std::string(line.substr(0, colon + 1))) != std::string::npos);
+    if (!replaced) out += line;
+  }
+  return out + sections + "\n";
+}
+
+Config load_ok(const std::string& text) {
+  auto result = load_config_text(text);
+  if (auto* error = std::get_if<ConfigError>(&result)) {
+    ADD_FAILURE() << error->describe();
+    return {};
+  }
+  return std::get<Config>(result);
+}
+
+ConfigError load_error(const std::string& text) {
+  auto result = load_config_text(text);
+  if (auto* error = std::get_if<ConfigError>(&result)) return *error;
+  ADD_FAILURE() << "expected an error for:\n" << text;
+  return {};
+}
+
+TEST(Config, MinimalConfigGetsDefaults) {
+  Config c = load_ok(kMinimal);
+  EXPECT_EQ(c.server_name, "example.org");
+  EXPECT_EQ(c.auth.homeserver_url, "http://127.0.0.1:8008");  // trailing slash removed
+  EXPECT_EQ(c.listen.address, "127.0.0.1");
+  EXPECT_EQ(c.listen.port, 8090);
+  EXPECT_EQ(c.media.max_upload_size, 100ULL << 20);
+  EXPECT_EQ(c.media.download_wait_default, std::chrono::seconds(20));
+  EXPECT_EQ(c.media.download_wait_max, std::chrono::seconds(60));
+  EXPECT_EQ(c.media.max_pending_uploads_per_user, 5u);
+  EXPECT_FALSE(c.media.legacy_download_freeze_ms.has_value());
+  EXPECT_EQ(c.storage.path, "/var/lib/mxcd");
+}
+
+TEST(Config, ValuesAndUnits) {
+  Config c = load_ok(minimal_with(R"(listen: {address: "::1", port: 9000}
+http: {max_header_size: 32KiB, header_timeout: 500ms, keepalive_timeout: 2m,
+       trusted_proxies: [10.0.0.0/8, "::1"]}
+media: {max_upload_size: 50M, pending_upload_expiry: 1d, legacy_download_freeze: "2024-09-01T00:00:00Z"}
+log: {level: debug}
+)"));
+  EXPECT_EQ(c.listen.port, 9000);
+  EXPECT_EQ(c.http.max_header_size, 32u * 1024);
+  EXPECT_EQ(c.http.header_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(c.http.keepalive_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(c.http.trusted_proxies.size(), 2u);
+  EXPECT_EQ(c.media.max_upload_size, 50ULL << 20);
+  EXPECT_EQ(c.media.pending_upload_expiry, std::chrono::hours(24));
+  EXPECT_EQ(c.media.legacy_download_freeze_ms, 1725148800000LL);
+  EXPECT_EQ(c.log.level, "debug");
+}
+
+TEST(Config, EnvironmentVariables) {
+  setenv("MXCD_TEST_TOKEN", "from-the-environment", 1);
+  Config c = load_ok(minimal_with(
+      "auth: {static_tokens: [{token: \"${MXCD_TEST_TOKEN}\", user_id: \"@a:b\"}]}"));
+  ASSERT_EQ(c.auth.static_tokens.size(), 1u);
+  EXPECT_EQ(c.auth.static_tokens[0].token, "from-the-environment");
+  unsetenv("MXCD_UNSET_VARIABLE");
+  ConfigError e = load_error(minimal_with("storage: {path: \"${MXCD_UNSET_VARIABLE}/x\"}"));
+  EXPECT_EQ(e.key, "storage.path");
+  EXPECT_NE(e.message.find("MXCD_UNSET_VARIABLE"), std::string::npos);
+}
+
+struct BadCase {
+  const char* yaml;  // replaces the minimal config's section of the same name
+  const char* key;
+};
+
+class InvalidConfig : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(InvalidConfig, NamesTheKey) {
+  ConfigError e = load_error(minimal_with(GetParam().yaml));
+  EXPECT_EQ(e.key, GetParam().key) << e.describe();
+  EXPECT_FALSE(e.message.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Keys, InvalidConfig,
+    ::testing::Values(
+        BadCase{"unknown_top_level: 1", "unknown_top_level"},
+        BadCase{"media: {max_upload_sise: 1M}", "media.max_upload_sise"},
+        BadCase{"media: {max_upload_size: [1, 2]}", "media.max_upload_size"},
+        BadCase{"media: {max_upload_size: 10 parsecs}", "media.max_upload_size"},
+        BadCase{"media: {max_upload_size: 0}", "media.max_upload_size"},
+        BadCase{"http: {idle_timeout: soon}", "http.idle_timeout"},
+        BadCase{"http: {idle_timeout: 0s}", "http.idle_timeout"},
+        BadCase{"http: {idle_timeout: -5s}", "http.idle_timeout"},
+        BadCase{"listen: {port: 0}", "listen.port"},
+        BadCase{"listen: {port: 70000}", "listen.port"},
+        BadCase{"listen: {address: localhost}", "listen.address"},
+        BadCase{"http: {trusted_proxies: [10.0.0.0/8, nonsense]}", "http.trusted_proxies[1]"},
+        BadCase{"http: [1, 2]", "http"},
+        BadCase{"auth: {homeserver_url: \"https://hs.example\"}", "auth.homeserver_url"},
+        BadCase{"auth: {homeserver_url: \"\"}", "auth.homeserver_url"},
+        BadCase{"auth: {static_tokens: [{token: short, user_id: \"@a:b\"}]}",
+                "auth.static_tokens[0].token"},
+        BadCase{"auth: {static_tokens: [{token: long-enough-token, user_id: alice}]}",
+                "auth.static_tokens[0].user_id"},
+        BadCase{"storage: {path: \"\"}", "storage.path"},
+        BadCase{"database: {sqlite: {}}", "database.sqlite.path"},
+        BadCase{"database: {postgres: {}}", "database.postgres"},
+        BadCase{"media: {download_wait_default: 2m, download_wait_max: 1m}",
+                "media.download_wait_default"},
+        BadCase{"media: {legacy_download_freeze: yesterday}", "media.legacy_download_freeze"},
+        BadCase{"log: {level: chatty}", "log.level"}));
+
+TEST(Config, DuplicateKeysAreAnError) {
+  EXPECT_EQ(load_error(std::string(kMinimal) + "storage: {path: /elsewhere}\n").key, "storage");
+  EXPECT_EQ(load_error(minimal_with("listen: {port: 1, port: 2}")).key, "listen.port");
+}
+
+TEST(Config, MissingServerName) {
+  EXPECT_EQ(load_error("storage: {path: /x}\n").key, "server_name");
+}
+
+TEST(Config, SyntaxErrorHasNoKey) {
+  ConfigError e = load_error("server_name: [unclosed\n");
+  EXPECT_EQ(e.key, "");
+  EXPECT_NE(e.message.find("YAML"), std::string::npos);
+}
+
+TEST(Units, Sizes) {
+  EXPECT_EQ(parse_size("0"), 0u);
+  EXPECT_EQ(parse_size("1024"), 1024u);
+  EXPECT_EQ(parse_size("16K"), 16u * 1024);
+  EXPECT_EQ(parse_size("16KiB"), 16u * 1024);
+  EXPECT_EQ(parse_size("2 GiB"), 2ULL << 30);
+  EXPECT_FALSE(parse_size(""));
+  EXPECT_FALSE(parse_size("M"));
+  EXPECT_FALSE(parse_size("1.5M"));
+  EXPECT_FALSE(parse_size("-1"));
+  EXPECT_FALSE(parse_size("10MB"));
+  EXPECT_FALSE(parse_size("99999999999999G"));
+}
+
+TEST(Units, Durations) {
+  EXPECT_EQ(parse_duration("90"), std::chrono::seconds(90));
+  EXPECT_EQ(parse_duration("250ms"), std::chrono::milliseconds(250));
+  EXPECT_EQ(parse_duration("3m"), std::chrono::minutes(3));
+  EXPECT_EQ(parse_duration("2h"), std::chrono::hours(2));
+  EXPECT_EQ(parse_duration("1d"), std::chrono::hours(24));
+  EXPECT_FALSE(parse_duration("1w"));
+  EXPECT_FALSE(parse_duration("s"));
+  EXPECT_FALSE(parse_duration("1.5s"));
+  EXPECT_FALSE(parse_duration("99999999999999d"));
+}
+
+TEST(Units, Timestamps) {
+  EXPECT_EQ(parse_utc_timestamp("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(parse_utc_timestamp("2024-09-01T00:00:00Z"), 1725148800000LL);
+  EXPECT_FALSE(parse_utc_timestamp("2024-09-01"));
+  EXPECT_FALSE(parse_utc_timestamp("2024-09-01T00:00:00+02:00"));
+  EXPECT_FALSE(parse_utc_timestamp("yesterday"));
+}
+
+}  // namespace
+}  // namespace mxcd
