@@ -94,7 +94,7 @@ class Connection : public ByteSource, public std::enable_shared_from_this<Connec
 
   awaitable<void> run();
 
-  // Called on the connection's strand when the server shuts down.
+  // Called on the connection's thread when the server shuts down.
   void on_server_stopping() {
     if (awaiting_request_) {
       boost::system::error_code ignored;
@@ -110,12 +110,6 @@ class Connection : public ByteSource, public std::enable_shared_from_this<Connec
   awaitable<Result<std::size_t>> read_some(asio::mutable_buffer buffer) override;
 
  private:
-  struct Outcome {
-    unsigned status = 0;
-    std::uint64_t bytes = 0;
-    bool keep_alive = false;
-  };
-
   awaitable<void> watchdog();
   void arm(Clock::duration timeout) { deadline_ = Clock::now() + timeout; }
   void disarm() { deadline_ = Clock::time_point::max(); }
@@ -127,7 +121,6 @@ class Connection : public ByteSource, public std::enable_shared_from_this<Connec
   awaitable<bool> discard_rest_of_body();
   awaitable<bool> write_response(Response& response, bool head_only, bool keep_alive);
   awaitable<bool> send_file(FileBody& file);
-  awaitable<void> write_canned(const std::string& response);
   awaitable<void> linger_close();
   std::string client_address(const beast_http::fields& headers) const;
 
@@ -216,16 +209,18 @@ awaitable<bool> Connection::handle_request() {
   if (ec) {
     if (ec == beast_http::error::end_of_stream || ec == asio::error::connection_reset ||
         (ec == asio::error::eof && buffer_.size() == 0)) {
-      co_return false;  // the client closed the connection between requests
+      co_return false;  // the client went away
     }
-    std::string answer =
-        timed_out_ ? canned_error(408, "Request Timeout", "M_UNKNOWN",
-                                  "The request head did not arrive in time")
-        : ec == beast_http::error::header_limit
-            ? canned_error(431, "Request Header Fields Too Large", "M_TOO_LARGE",
-                           "The request head is too large")
-            : canned_error(400, "Bad Request", "M_UNKNOWN", "Malformed HTTP request");
-    co_await write_canned(answer);
+    MatrixError error = MatrixError::bad_request("Malformed HTTP request");
+    if (timed_out_) {
+      error = MatrixError::bad_request("The request head did not arrive in time");
+      error.status = 408;
+    } else if (ec == beast_http::error::header_limit) {
+      error = MatrixError::too_large("The request head is too large");
+      error.status = 431;
+    }
+    Response response = error_response(error);
+    co_await write_response(response, false, false);
     co_await linger_close();
     co_return false;
   }
@@ -441,13 +436,6 @@ awaitable<bool> Connection::send_file(FileBody& file) {
   co_return true;
 }
 
-awaitable<void> Connection::write_canned(const std::string& response) {
-  boost::system::error_code ec;
-  arm(server_.limits_.idle_timeout);
-  co_await asio::async_write(socket_, asio::buffer(response), asio::redirect_error(use_awaitable, ec));
-  disarm();
-}
-
 awaitable<void> Connection::linger_close() {
   boost::system::error_code ec;
   socket_.shutdown(tcp::socket::shutdown_send, ec);
@@ -532,7 +520,7 @@ awaitable<void> Server::accept_loop() {
                      asio::detached);
       continue;
     }
-    // Over the connection limit: answer on the new socket's own strand and close it.
+    // Over the connection limit: answer on the new socket's thread and close it.
     spdlog::warn("connection limit of {} reached, refusing a connection", limits_.max_connections);
     auto refused = std::make_shared<tcp::socket>(std::move(socket));
     asio::co_spawn(
