@@ -1,5 +1,7 @@
 #include "core/content_disposition.hpp"
 
+#include "core/percent_encoding.hpp"
+
 #include <algorithm>
 #include <cctype>
 
@@ -87,19 +89,11 @@ std::string content_disposition(std::string_view content_type,
     header += '"';
   } else {
     // RFC 5987 ext-value: attr-chars stay, every other byte is percent-encoded.
-    static constexpr char hex[] = "0123456789ABCDEF";
     header += "; filename*=utf-8''";
-    for (unsigned char c : name) {
-      bool attr_char = std::isalnum(c) || std::string_view("!#$&+-.^_`|~").find(c) !=
-                                              std::string_view::npos;
-      if (attr_char && c < 128) {
-        header += static_cast<char>(c);
-      } else {
-        header += '%';
-        header += hex[c >> 4];
-        header += hex[c & 0xF];
-      }
-    }
+    header += percent_encode(name, [](unsigned char c) {
+      return std::isalnum(c) || std::string_view("!#$&+-.^_`|~").find(static_cast<char>(c)) !=
+                                    std::string_view::npos;
+    });
   }
   return header;
 }
