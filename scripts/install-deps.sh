@@ -9,6 +9,7 @@ packages=(
   # libraries (see DESIGN.md: decided dependencies)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  libpugixml-dev
   # unit tests and benchmarks
   libgtest-dev libbenchmark-dev
   # integration tests, benchmark references and the README's curl examples
