@@ -60,19 +60,20 @@ int serve(const Config& config) {
 
   std::unique_ptr<FsBlobStore> blobs;
   std::unique_ptr<SqliteMetadataStore> metadata;
+  std::unique_ptr<auth::Authenticator> authenticator;
   try {
     blobs = std::make_unique<FsBlobStore>(config.storage.path, blocking_pool);
     metadata = std::make_unique<SqliteMetadataStore>(config.database.sqlite_path);
+    authenticator = std::make_unique<auth::Authenticator>(config.auth);
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
   MediaRecords records(*metadata, blocking_pool);
   UploadWaiters waiters;
-  auth::Authenticator authenticator(config.auth);
   UploadPipeline uploads(config, *blobs, records, waiters);
   DownloadPipeline downloads(config, *blobs, records, waiters);
-  api::ClientMediaApi client_api(config, authenticator, uploads, downloads);
+  api::ClientMediaApi client_api(config, *authenticator, uploads, downloads);
   api::OperatorApi operator_api(records, *blobs);
   http::Router router;
   client_api.add_routes(router);

@@ -1,7 +1,6 @@
 #include "auth/authenticator.hpp"
 
 #include "blob/sha256.hpp"
-#include "http/client.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/url/encode.hpp>
@@ -42,7 +41,8 @@ MatrixError homeserver_unreachable(const std::string& why) {
 
 }  // namespace
 
-Authenticator::Authenticator(const Config::Auth& config) : config_(config) {
+Authenticator::Authenticator(const Config::Auth& config)
+    : config_(config), client_(config.homeserver_ca_file) {
   for (const auto& t : config.static_tokens) {
     static_tokens_[Sha256::hex_of(t.token)] = Requester{t.user_id, false};
   }
@@ -82,7 +82,7 @@ boost::asio::awaitable<Result<Requester>> Authenticator::ask_homeserver(
   }
   std::vector<std::pair<std::string, std::string>> headers;
   headers.emplace_back("Authorization", "Bearer " + token);
-  auto response = co_await http::http_get(url, headers, kWhoamiTimeout, 64 * 1024);
+  auto response = co_await client_.get(url, headers, kWhoamiTimeout, 64 * 1024);
   if (!response) co_return homeserver_unreachable(response.error().message);
 
   boost::system::error_code ec;

@@ -5,6 +5,7 @@
 
 #include "core/config.hpp"
 #include "core/result.hpp"
+#include "http/client.hpp"
 #include "http/request.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -23,6 +24,7 @@ struct Requester {
 
 class Authenticator {
  public:
+  // Throws std::runtime_error when auth.homeserver_ca_file cannot be loaded.
   explicit Authenticator(const Config::Auth& config);
 
   // 401 M_MISSING_TOKEN without a token; the homeserver's own 401/403/429 error passed
@@ -41,6 +43,7 @@ class Authenticator {
   void remember(const std::string& key, const Requester& requester);
 
   const Config::Auth& config_;
+  http::Client client_;
   std::unordered_map<std::string, Requester> static_tokens_;  // keyed by SHA-256 of the token
   std::mutex cache_mutex_;
   std::unordered_map<std::string, CacheEntry> cache_;  // keyed by SHA-256 of token + user_id

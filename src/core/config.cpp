@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include <charconv>
@@ -192,11 +193,15 @@ Config parse(const YAML::Node& root_node) {
   Section auth = root.section("auth");
   auth.string("homeserver_url", c.auth.homeserver_url);
   if (!c.auth.homeserver_url.empty()) {
-    require(c.auth.homeserver_url.rfind("http://", 0) == 0, "auth.homeserver_url",
-            "must start with http:// (mxcd reaches the homeserver over the local network; "
-            "https is not supported yet)");
+    auto url = boost::urls::parse_absolute_uri(c.auth.homeserver_url);
+    require(url && (url->scheme() == "http" || url->scheme() == "https") &&
+                !url->host().empty() && !url->has_query(),
+            "auth.homeserver_url", "must be an http:// or https:// URL");
     while (c.auth.homeserver_url.ends_with('/')) c.auth.homeserver_url.pop_back();
   }
+  std::string ca_file;
+  auth.string("homeserver_ca_file", ca_file);
+  c.auth.homeserver_ca_file = ca_file;
   auth.duration("token_cache_ttl", c.auth.token_cache_ttl);
   auto tokens = auth.list("static_tokens");
   for (std::size_t i = 0; i < tokens.size(); ++i) {

@@ -42,6 +42,7 @@ struct Config {
 
   struct Auth {
     std::string homeserver_url;  // empty: static tokens only
+    std::filesystem::path homeserver_ca_file;  // extra trusted CAs (PEM) for an https URL
     Duration token_cache_ttl = std::chrono::seconds(60);
     std::vector<StaticToken> static_tokens;
   } auth;

@@ -2,6 +2,7 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -10,7 +11,10 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
+
+#include <stdexcept>
 
 namespace mxcd::http {
 
@@ -18,51 +22,90 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace beast_http = boost::beast::http;
 
-asio::awaitable<Result<ClientResponse>> http_get(
-    const std::string& url, const std::vector<std::pair<std::string, std::string>>& headers,
-    Duration timeout, std::size_t max_body) {
-  auto fail = [&](const std::string& why) {
-    MatrixError e;
-    e.status = 502;
-    e.message = why;
-    return e;
-  };
-  auto parsed = boost::urls::parse_absolute_uri(url);
-  if (!parsed || parsed->scheme() != "http" || parsed->host().empty()) {
-    co_return fail("not an http:// URL: " + url);
-  }
-  std::string host = parsed->host_address();
-  std::string port = parsed->has_port() ? std::string(parsed->port()) : "80";
-  std::string target = parsed->encoded_target().empty() ? "/" : std::string(parsed->encoded_target());
+namespace {
 
-  auto executor = co_await asio::this_coro::executor;
-  beast::tcp_stream stream(executor);
-  stream.expires_after(timeout);
+MatrixError failure(const std::string& why) {
+  MatrixError e;
+  e.status = 502;
+  e.message = why;
+  return e;
+}
+
+// Writes the request and reads the answer on an established (plain or TLS) stream.
+template <class Stream>
+asio::awaitable<Result<ClientResponse>> exchange(
+    Stream& stream, beast_http::request<beast_http::empty_body>& request, std::size_t max_body,
+    const std::string& host) {
   boost::system::error_code ec;
   auto use = asio::redirect_error(asio::use_awaitable, ec);
-
-  asio::ip::tcp::resolver resolver(executor);
-  auto endpoints = co_await resolver.async_resolve(host, port, use);
-  if (ec) co_return fail("cannot resolve " + host + ": " + ec.message());
-  co_await stream.async_connect(endpoints, use);
-  if (ec) co_return fail("cannot connect to " + host + ":" + port + ": " + ec.message());
-
-  beast_http::request<beast_http::empty_body> request{beast_http::verb::get, target, 11};
-  request.set(beast_http::field::host, std::string(parsed->encoded_host_and_port()));
-  request.set(beast_http::field::user_agent, "mxcd");
-  for (const auto& [name, value] : headers) request.set(name, value);
   co_await beast_http::async_write(stream, request, use);
-  if (ec) co_return fail("cannot send the request to " + host + ": " + ec.message());
-
+  if (ec) co_return failure("cannot send the request to " + host + ": " + ec.message());
   beast::flat_buffer buffer;
   beast_http::response_parser<beast_http::string_body> parser;
   parser.body_limit(max_body);
   co_await beast_http::async_read(stream, buffer, parser, use);
-  if (ec) co_return fail("no valid answer from " + host + ": " + ec.message());
-
-  stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  if (ec) co_return failure("no valid answer from " + host + ": " + ec.message());
   auto& response = parser.get();
-  co_return ClientResponse{static_cast<unsigned>(response.result_int()), std::move(response.body())};
+  co_return ClientResponse{static_cast<unsigned>(response.result_int()),
+                           std::move(response.body())};
+}
+
+}  // namespace
+
+Client::Client(const std::filesystem::path& ca_file) : tls_(asio::ssl::context::tls_client) {
+  tls_.set_default_verify_paths();
+  tls_.set_verify_mode(asio::ssl::verify_peer);
+  if (!ca_file.empty()) {
+    boost::system::error_code ec;
+    tls_.load_verify_file(ca_file.string(), ec);
+    if (ec) throw std::runtime_error("cannot load CA file " + ca_file.string() + ": " + ec.message());
+  }
+}
+
+asio::awaitable<Result<ClientResponse>> Client::get(
+    const std::string& url, const std::vector<std::pair<std::string, std::string>>& headers,
+    Duration timeout, std::size_t max_body) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  const bool tls = parsed && parsed->scheme() == "https";
+  if (!parsed || (!tls && parsed->scheme() != "http") || parsed->host().empty()) {
+    co_return failure("not an http(s):// URL: " + url);
+  }
+  const std::string host = parsed->host_address();
+  const std::string port = parsed->has_port() ? std::string(parsed->port()) : tls ? "443" : "80";
+
+  beast_http::request<beast_http::empty_body> request{
+      beast_http::verb::get,
+      parsed->encoded_target().empty() ? "/" : std::string(parsed->encoded_target()), 11};
+  request.set(beast_http::field::host, std::string(parsed->encoded_host_and_port()));
+  request.set(beast_http::field::user_agent, "mxcd");
+  for (const auto& [name, value] : headers) request.set(name, value);
+
+  auto executor = co_await asio::this_coro::executor;
+  boost::system::error_code ec;
+  auto use = asio::redirect_error(asio::use_awaitable, ec);
+  asio::ip::tcp::resolver resolver(executor);
+  auto endpoints = co_await resolver.async_resolve(host, port, use);
+  if (ec) co_return failure("cannot resolve " + host + ": " + ec.message());
+
+  if (!tls) {
+    beast::tcp_stream stream(executor);
+    stream.expires_after(timeout);
+    co_await stream.async_connect(endpoints, use);
+    if (ec) co_return failure("cannot connect to " + host + ":" + port + ": " + ec.message());
+    co_return co_await exchange(stream, request, max_body, host);
+  }
+
+  beast::ssl_stream<beast::tcp_stream> stream(executor, tls_);
+  beast::get_lowest_layer(stream).expires_after(timeout);
+  const bool is_ip = parsed->host_type() == boost::urls::host_type::ipv4 ||
+                     parsed->host_type() == boost::urls::host_type::ipv6;
+  if (!is_ip) SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());  // SNI
+  stream.set_verify_callback(asio::ssl::host_name_verification(host));
+  co_await beast::get_lowest_layer(stream).async_connect(endpoints, use);
+  if (ec) co_return failure("cannot connect to " + host + ":" + port + ": " + ec.message());
+  co_await stream.async_handshake(asio::ssl::stream_base::client, use);
+  if (ec) co_return failure("TLS with " + host + ":" + port + " failed: " + ec.message());
+  co_return co_await exchange(stream, request, max_body, host);
 }
 
 }  // namespace mxcd::http

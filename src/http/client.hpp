@@ -1,12 +1,16 @@
-// A minimal outbound HTTP/1.1 client for small JSON exchanges (the homeserver's whoami).
-// One connection per request; one deadline covers resolving, connecting, writing and reading.
+// A small outbound HTTP/1.1 client for JSON exchanges with the homeserver (whoami). One
+// connection per request; one deadline covers resolving, connecting, the TLS handshake,
+// writing and reading. https:// URLs are verified against the system's CA store plus an
+// optional extra CA file, including the host name.
 #pragma once
 
 #include "core/config.hpp"
 #include "core/result.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
 
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,10 +22,19 @@ struct ClientResponse {
   std::string body;
 };
 
-// GET an http:// URL. Fails (as a 502 MatrixError describing why) when the server cannot be
-// reached, times out, or sends a body larger than max_body bytes.
-boost::asio::awaitable<Result<ClientResponse>> http_get(
-    const std::string& url, const std::vector<std::pair<std::string, std::string>>& headers,
-    Duration timeout, std::size_t max_body = 1024 * 1024);
+class Client {
+ public:
+  // Throws std::runtime_error when ca_file cannot be loaded.
+  explicit Client(const std::filesystem::path& ca_file = {});
+
+  // GET an http:// or https:// URL. Fails (as a 502 MatrixError saying why) when the server
+  // cannot be reached or verified, times out, or sends a body over max_body bytes.
+  boost::asio::awaitable<Result<ClientResponse>> get(
+      const std::string& url, const std::vector<std::pair<std::string, std::string>>& headers,
+      Duration timeout, std::size_t max_body = 1024 * 1024);
+
+ private:
+  boost::asio::ssl::context tls_;
+};
 
 }  // namespace mxcd::http

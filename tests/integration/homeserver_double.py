@@ -3,6 +3,7 @@ tokens, the one homeserver endpoint mxcd calls. Records every call so tests can 
 and can be made to fail or go silent to test that mxcd fails closed."""
 
 import json
+import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
@@ -18,7 +19,8 @@ APPSERVICE_USER = "@bridge:test.local"
 
 
 class HomeserverDouble:
-    def __init__(self):
+    def __init__(self, tls=None):
+        """tls: (certificate file, key file) to serve https instead of http."""
         self.calls = []  # (path, query dict, headers dict)
         self.mode = "ok"  # "ok", "error" (HTTP 500), "hang" (no answer for 30 s)
         self._lock = threading.Lock()
@@ -62,7 +64,13 @@ class HomeserverDouble:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 

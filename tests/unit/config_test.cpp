@@ -79,6 +79,13 @@ log: {level: debug}
   EXPECT_EQ(c.log.level, "debug");
 }
 
+TEST(Config, HttpsHomeserverWithItsOwnCa) {
+  Config c = load_ok(minimal_with(
+      "auth: {homeserver_url: \"https://matrix.example.org\", homeserver_ca_file: /etc/ca.pem}"));
+  EXPECT_EQ(c.auth.homeserver_url, "https://matrix.example.org");
+  EXPECT_EQ(c.auth.homeserver_ca_file, "/etc/ca.pem");
+}
+
 TEST(Config, EnvironmentVariables) {
   setenv("MXCD_TEST_TOKEN", "from-the-environment", 1);
   Config c = load_ok(minimal_with(
@@ -120,7 +127,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"listen: {address: localhost}", "listen.address"},
         BadCase{"http: {trusted_proxies: [10.0.0.0/8, nonsense]}", "http.trusted_proxies[1]"},
         BadCase{"http: [1, 2]", "http"},
-        BadCase{"auth: {homeserver_url: \"https://hs.example\"}", "auth.homeserver_url"},
+        BadCase{"auth: {homeserver_url: \"ftp://hs.example\"}", "auth.homeserver_url"},
+        BadCase{"auth: {homeserver_url: \"https://\"}", "auth.homeserver_url"},
         BadCase{"auth: {homeserver_url: \"\"}", "auth.homeserver_url"},
         BadCase{"auth: {static_tokens: [{token: short, user_id: \"@a:b\"}]}",
                 "auth.static_tokens[0].token"},
