@@ -17,6 +17,23 @@ namespace {
 // Bytes read from the network per step. This, not the file size, bounds an upload's memory.
 constexpr std::size_t kUploadChunk = 128 * 1024;
 
+MatrixError fill_refusal(MetadataStore::FillOutcome outcome) {
+  switch (outcome) {
+    case MetadataStore::FillOutcome::forbidden:
+      return MatrixError::forbidden("This media ID was created by another user");
+    case MetadataStore::FillOutcome::already_filled:
+      return MatrixError::cannot_overwrite();
+    default:
+      return MatrixError::not_found("Unknown or expired media ID");
+  }
+}
+
+void log_upload(const MediaRecord& record, const auth::Requester& uploader) {
+  spdlog::info("uploaded {} ({} bytes, blob {}) by {}",
+               mxc_uri(record.key.server_name, record.key.media_id), record.blob->size,
+               record.blob->sha256, uploader.user_id);
+}
+
 MatrixError too_large(std::uint64_t limit) {
   return MatrixError::too_large("The upload is larger than the " + std::to_string(limit) +
                                 "-byte limit");
@@ -79,8 +96,7 @@ asio::awaitable<Result<MediaKey>> UploadPipeline::upload(const auth::Requester& 
   MediaRecord record = new_record(uploader, {config_.server_name, generate_media_id()}, request);
   record.blob = std::move(*blob);
   if (auto status = co_await records_.insert(record); !status) co_return status.error();
-  spdlog::info("uploaded {} ({} bytes, blob {}) by {}", mxc_uri(record.key.server_name,
-               record.key.media_id), record.blob->size, record.blob->sha256, uploader.user_id);
+  log_upload(record, uploader);
   co_return record.key;
 }
 
@@ -109,12 +125,12 @@ asio::awaitable<Status> UploadPipeline::fill(const auth::Requester& uploader, co
   if (!existing) co_return existing.error();
   const RecordPtr& current = *existing;
   if (!current || (current->pending() && current->pending_expires_ts <= now_ms())) {
-    co_return MatrixError::not_found("Unknown or expired media ID");
+    co_return fill_refusal(MetadataStore::FillOutcome::not_found);
   }
   if (current->uploader != uploader.user_id) {
-    co_return MatrixError::forbidden("This media ID was created by another user");
+    co_return fill_refusal(MetadataStore::FillOutcome::forbidden);
   }
-  if (!current->pending()) co_return MatrixError::cannot_overwrite();
+  if (!current->pending()) co_return fill_refusal(MetadataStore::FillOutcome::already_filled);
 
   const std::string filling_key = key.server_name + '/' + key.media_id;
   {
@@ -136,19 +152,10 @@ asio::awaitable<Status> UploadPipeline::fill(const auth::Requester& uploader, co
   record.blob = std::move(*blob);
   auto outcome = co_await records_.fill_pending(record);
   if (!outcome) co_return outcome.error();
-  switch (*outcome) {
-    case MetadataStore::FillOutcome::filled:
-      break;
-    case MetadataStore::FillOutcome::not_found:
-      co_return MatrixError::not_found("Unknown or expired media ID");
-    case MetadataStore::FillOutcome::forbidden:
-      co_return MatrixError::forbidden("This media ID was created by another user");
-    case MetadataStore::FillOutcome::already_filled:
-      co_return MatrixError::cannot_overwrite();
-  }
+  // The reservation may have expired, or another instance filled it, while the body streamed.
+  if (*outcome != MetadataStore::FillOutcome::filled) co_return fill_refusal(*outcome);
   waiters_.announce(key);
-  spdlog::info("uploaded {} ({} bytes, blob {}) by {}", mxc_uri(key.server_name, key.media_id),
-               record.blob->size, record.blob->sha256, uploader.user_id);
+  log_upload(record, uploader);
   co_return Status();
 }
 
