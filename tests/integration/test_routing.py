@@ -1,77 +1,111 @@
-"""Paths, methods, CORS and the operator endpoints."""
+"""Paths and methods, OPTIONS and CORS, the config endpoint and the operator endpoints."""
+
+import subprocess
 
 import pytest
 
-from conftest import ALICE
-
-CORS = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
-    "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization, Date",
-    "Cross-Origin-Resource-Policy": "cross-origin",
-}
-
-
-def assert_matrix_error(r, status, errcode):
-    assert r.status_code == status, r.text
-    assert r.headers["Content-Type"] == "application/json"
-    assert r.json()["errcode"] == errcode
-    assert r.json()["error"]
+from harness import ALICE, CORS, SERVER_NAME, assert_error, server_env
 
 
 @pytest.mark.parametrize("path", [
     "/_matrix/media/unknown",
     "/_matrix/media/v3/unknown",
-    "/_matrix/media/v3/thumbnail/test.local/abc",
-    "/_matrix/client/v1/media/thumbnail/test.local/abc",
-    "/_matrix/media/v3/preview_url",
-    "/_matrix/client/v1/media/preview_url",
+    "/_matrix/client/v1/media/unknown",
+    "/_matrix/media/v3/thumbnail/test.local/abcdef?width=32&height=32&method=scale",
+    "/_matrix/media/r0/thumbnail/test.local/abcdef?width=32&height=32",
+    "/_matrix/media/v1/thumbnail/test.local/abcdef",
+    "/_matrix/client/v1/media/thumbnail/test.local/abcdef?width=32&height=32",
+    "/_matrix/client/v1/media/thumbnail/test.local/abcdef",
+    "/_matrix/media/v3/preview_url?url=https://example.org",
+    "/_matrix/media/r0/preview_url",
+    "/_matrix/client/v1/media/preview_url?url=https://example.org",
+    "/_matrix/media/v2/upload",
     "/_matrix/media/v3/create",
-    "/",
     "/_matrix/media/v3/download/test.local",
+    "/_matrix/media/v3/download/test.local/abcdef/name/extra",
+    "/_matrix/client/v1/media/download",
+    "/",
+    "/_mxcd/nothing",
 ])
-def test_unknown_paths_are_unrecognized(mxcd, path):
-    assert_matrix_error(mxcd.get(path, headers=ALICE), 404, "M_UNRECOGNIZED")
+@pytest.mark.parametrize("headers", [ALICE, {}], ids=["token", "no-token"])
+def test_unknown_paths_are_unrecognized(shared_mxcd, path, headers):
+    assert_error(shared_mxcd.get(path, headers=headers), 404, "M_UNRECOGNIZED")
 
 
-def test_wrong_method_is_405_unrecognized(mxcd):
-    r = mxcd.request("PATCH", "/_matrix/media/v3/upload", headers=ALICE)
-    assert_matrix_error(r, 405, "M_UNRECOGNIZED")
-    assert r.headers["Allow"] == "POST"
-    assert_matrix_error(mxcd.request("DELETE", "/_matrix/client/v1/media/download/test.local/x",
-                                     headers=ALICE), 405, "M_UNRECOGNIZED")
-    assert_matrix_error(mxcd.request("GET", "/_matrix/media/v1/create", headers=ALICE),
-                        405, "M_UNRECOGNIZED")
+@pytest.mark.parametrize("method,path,allowed", [
+    ("PATCH", "/_matrix/media/v3/upload", {"POST"}),
+    ("GET", "/_matrix/media/v3/upload", {"POST"}),
+    ("GET", "/_matrix/media/v1/create", {"POST"}),
+    ("DELETE", f"/_matrix/client/v1/media/download/{SERVER_NAME}/abcdef", {"GET", "HEAD"}),
+    ("POST", f"/_matrix/media/v3/download/{SERVER_NAME}/abcdef", {"GET", "HEAD"}),
+    ("GET", f"/_matrix/media/v3/upload/{SERVER_NAME}/abcdef", {"PUT"}),
+    ("POST", "/_matrix/client/v1/media/config", {"GET"}),
+    ("POST", "/_mxcd/health", {"GET"}),
+])
+def test_known_path_with_another_method_is_405(shared_mxcd, method, path, allowed):
+    r = shared_mxcd.request(method, path, headers=ALICE)
+    assert_error(r, 405, "M_UNRECOGNIZED")
+    allow = {m.strip() for m in r.headers["Allow"].split(",")}
+    assert allowed <= allow and method not in allow, r.headers["Allow"]
 
 
-@pytest.mark.parametrize("path", ["/_matrix/media/v3/upload",
-                                  "/_matrix/client/v1/media/download/test.local/abc",
-                                  "/_matrix/whatever"])
-def test_options_needs_no_token_and_carries_cors(mxcd, homeserver, path):
-    r = mxcd.request("OPTIONS", path)
-    assert r.status_code == 204
+@pytest.mark.parametrize("path", ["/_matrix/media/v3/upload", "/_matrix/media/v1/create",
+                                  f"/_matrix/client/v1/media/download/{SERVER_NAME}/abcdef",
+                                  "/_matrix/client/v1/media/config", "/_matrix/whatever"])
+def test_options_needs_no_token_and_runs_nothing(mxcd, homeserver, path):
+    r = mxcd.request("OPTIONS", path, data=b"not a body to store")
+    assert r.status_code == 204 and r.content == b""
     for name, value in CORS.items():
         assert r.headers[name] == value
     assert homeserver.whoami_calls() == []
+    assert mxcd.media_count() == 0
 
 
 def test_every_response_carries_cors(mxcd):
-    for r in (mxcd.get("/_matrix/nothing"), mxcd.get("/_mxcd/health"),
-              mxcd.get("/_matrix/client/v1/media/config")):
+    media_id = mxcd.upload_id(b"x")
+    for r in (mxcd.get("/_matrix/nothing"),
+              mxcd.get("/_mxcd/health"),
+              mxcd.get("/_matrix/client/v1/media/config"),
+              mxcd.get("/_matrix/client/v1/media/config", headers=ALICE),
+              mxcd.request("PATCH", "/_matrix/media/v3/upload"),
+              mxcd.download(media_id),
+              mxcd.download(media_id, authenticated=False),
+              mxcd.download("unknownMedia", authenticated=False),
+              mxcd.upload(b"x")):
         for name, value in CORS.items():
-            assert r.headers[name] == value
+            assert r.headers.get(name) == value, (r.url, r.status_code, name)
 
 
 def test_health_and_version(mxcd):
-    assert mxcd.get("/_mxcd/health").json() == {"status": "ok"}
+    r = mxcd.get("/_mxcd/health")
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    assert r.headers["Content-Type"] == "application/json"
     version = mxcd.get("/_mxcd/version").json()
     assert version["server"] == "mxcd" and version["version"]
+    # The command line prints the same version.
+    result = subprocess.run([str(mxcd.binary), "version"], capture_output=True, text=True,
+                            timeout=60, env=server_env())
+    assert result.returncode == 0
+    assert version["version"] in result.stdout
 
 
-def test_config_on_both_paths(mxcd):
+def test_health_reports_unwritable_storage(mxcd):
+    moved = mxcd.dir / "moved-away"
+    mxcd.storage.rename(moved)
+    try:
+        r = mxcd.get("/_mxcd/health")
+        assert r.status_code == 503
+        assert r.json()["status"] == "unavailable" and r.json()["error"]
+    finally:
+        moved.rename(mxcd.storage)
+    assert mxcd.get("/_mxcd/health").status_code == 200
+
+
+def test_config_on_every_path(start_mxcd):
+    server = start_mxcd({"media": {"max_upload_size": "12345678"}})
     for path in ("/_matrix/client/v1/media/config", "/_matrix/media/v3/config",
                  "/_matrix/media/r0/config", "/_matrix/media/v1/config"):
-        r = mxcd.get(path, headers=ALICE)
-        assert r.status_code == 200
-        assert r.json() == {"m.upload.size": 10 * 1024 * 1024}
-        assert isinstance(r.json()["m.upload.size"], int)
+        r = server.get(path, headers=ALICE)
+        assert r.status_code == 200 and r.headers["Content-Type"] == "application/json", path
+        assert r.json() == {"m.upload.size": 12345678}, path
+        assert type(r.json()["m.upload.size"]) is int
