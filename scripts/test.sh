@@ -3,7 +3,8 @@
 # and the release build, then runs the whole test suite:
 #   unit tests (GoogleTest, sanitizer build) and integration tests (pytest driving the real
 #   binary over HTTP; the sanitizer build, except the memory-growth checks, which measure the
-#   release build because the sanitizers inflate RSS).
+#   release build because the sanitizers inflate RSS), once on the local store and once on
+#   an S3 store; the S3 tests start their own Ceph RGW (tests/services/s3-server.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -21,3 +22,9 @@ export MXCD_BINARY=$PWD/build/asan/mxcd
 export MXCD_RELEASE_BINARY=$PWD/build/release/mxcd
 # Debian's interpreter and pytest, whatever python3 comes first on PATH.
 /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider "$@"
+
+echo "== integration tests again, every instance on an S3 store (Ceph RGW)"
+# Configuration parsing and the 1 GiB memory checks do not depend on the store (the S3 store
+# has its own memory check in test_s3_store.py).
+MXCD_TEST_STORE=s3 /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider \
+  --ignore=tests/integration/test_config.py --ignore=tests/integration/test_memory.py "$@"

@@ -2,7 +2,7 @@
 #include "api/client_media_api.hpp"
 #include "api/operator_api.hpp"
 #include "auth/authenticator.hpp"
-#include "blob/fs/fs_blob_store.hpp"
+#include "blob/blob_stores.hpp"
 #include "core/config.hpp"
 #include "core/version.hpp"
 #include "http/access_log.hpp"
@@ -58,29 +58,35 @@ int serve(const Config& config) {
   http::IoThreads io_threads(threads);
   boost::asio::thread_pool blocking_pool(kBlockingThreads);
 
-  std::unique_ptr<FsBlobStore> blobs;
+  std::unique_ptr<BlobStores> stores;
   std::unique_ptr<SqliteMetadataStore> metadata;
   std::unique_ptr<auth::Authenticator> authenticator;
   try {
-    blobs = std::make_unique<FsBlobStore>(config.storage.path, blocking_pool);
+    stores = std::make_unique<BlobStores>(config, blocking_pool);
     metadata = std::make_unique<SqliteMetadataStore>(config.database.sqlite_path);
     authenticator = std::make_unique<auth::Authenticator>(config.auth);
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
     return 1;
   }
+  // A wrong key, region or bucket is a set-up mistake: say so now, not at the first upload.
+  if (auto problems = stores->check_buckets(); !problems.empty()) {
+    for (const auto& problem : problems) spdlog::critical("cannot start: {}", problem);
+    return 1;
+  }
   MediaRecords records(*metadata, blocking_pool);
   UploadWaiters waiters;
-  UploadPipeline uploads(config, *blobs, records, waiters);
-  DownloadPipeline downloads(config, *blobs, records, waiters);
+  UploadPipeline uploads(config, *stores, records, waiters);
+  DownloadPipeline downloads(config, *stores, records, waiters);
   api::ClientMediaApi client_api(config, *authenticator, uploads, downloads);
-  api::OperatorApi operator_api(records, *blobs);
+  api::OperatorApi operator_api(records, *stores);
   http::Router router;
   client_api.add_routes(router);
   operator_api.add_routes(router);
 
   http::Server server(io_threads, config.http, router, [&] {
     records.stop();
+    stores->stop();
     io_threads.release();
   });
   try {
@@ -91,6 +97,7 @@ int serve(const Config& config) {
     return 1;
   }
   records.start_maintenance(io_threads.main(), kMaintenanceInterval);
+  stores->start(io_threads.main());
 
   boost::asio::signal_set signals(io_threads.main(), SIGTERM, SIGINT);
   signals.async_wait([&](boost::system::error_code ec, int signal) {

@@ -176,11 +176,10 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
 
   // Named, not a temporary: GCC 12 mishandles braced temporaries inside co_await.
   DownloadRequest wanted{*key, legacy_path, *wait};
-  auto found = co_await downloads_.fetch(wanted);
+  auto found = co_await downloads_.find(wanted);
   if (!found) co_return http::error_response(found.error());
-  Download& media = *found;
-  const MediaRecord& record = *media.record;
-  const std::uint64_t size = media.blob.size;
+  const MediaRecord& record = **found;
+  const std::uint64_t size = record.blob->size;
   const std::string etag = "\"" + record.blob->sha256 + "\"";
 
   Response response;
@@ -192,10 +191,24 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
     response.status = beast_http::status::not_modified;
     co_return response;
   }
+  const std::string disposition =
+      content_disposition(record.content_type, path_filename ? path_filename : record.upload_name);
+
+  // The spec lets the authenticated path redirect; the legacy one only when the client says
+  // it follows redirects.
+  if (!legacy_path || request.query_param("allow_redirect") == "true") {
+    RedirectHeaders headers{record.content_type, disposition};
+    if (auto url = downloads_.redirect_url(record, headers)) {
+      Response redirect;
+      redirect.status = beast_http::status::temporary_redirect;
+      redirect.set_header("Location", *url);
+      redirect.set_header("Cache-Control", "no-store");  // presigned URLs expire
+      co_return redirect;
+    }
+  }
+
   response.set_header("Content-Type", record.content_type);
-  response.set_header("Content-Disposition",
-                      content_disposition(record.content_type,
-                                          path_filename ? path_filename : record.upload_name));
+  response.set_header("Content-Disposition", disposition);
   response.set_header("Content-Security-Policy", kContentSecurityPolicy);
   response.set_header("X-Content-Type-Options", "nosniff");
   response.set_header("Referrer-Policy", "no-referrer");
@@ -206,23 +219,30 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
   if (if_range.empty() || if_range == etag) {
     range = http::parse_range(request.header(beast_http::field::range), size);
   }
-  switch (range.kind) {
-    case http::RangeRequest::Kind::whole:
-      response.body = http::FileBody{std::move(media.blob.fd), 0, size};
-      break;
-    case http::RangeRequest::Kind::partial:
-      response.status = beast_http::status::partial_content;
-      response.set_header("Content-Range", "bytes " + std::to_string(range.first) + "-" +
-                                               std::to_string(range.last) + "/" +
-                                               std::to_string(size));
-      response.body = http::FileBody{std::move(media.blob.fd), range.first,
-                                     range.last - range.first + 1};
-      break;
-    case http::RangeRequest::Kind::unsatisfiable:
-      response = http::error_response(range_not_satisfiable());
-      response.set_header("Content-Range", "bytes */" + std::to_string(size));
-      break;
+  if (range.kind == http::RangeRequest::Kind::unsatisfiable) {
+    response = http::error_response(range_not_satisfiable());
+    response.set_header("Content-Range", "bytes */" + std::to_string(size));
+    co_return response;
   }
+  ByteSpan span{0, size == 0 ? 0 : size - 1};
+  if (range.kind == http::RangeRequest::Kind::partial) {
+    span = {range.first, range.last};
+    response.status = beast_http::status::partial_content;
+    response.set_header("Content-Range", "bytes " + std::to_string(span.first) + "-" +
+                                             std::to_string(span.last) + "/" + std::to_string(size));
+  }
+  const std::uint64_t length = size == 0 ? 0 : span.length();
+  if (request.method == verb::head) {
+    // Nothing to open: a HEAD must not start a fetch from object storage.
+    response.body = http::HeadBody{length};
+    co_return response;
+  }
+  std::optional<ByteSpan> wanted_range;
+  if (range.kind == http::RangeRequest::Kind::partial) wanted_range = span;
+  auto blob = co_await downloads_.open(record, wanted_range);
+  if (!blob) co_return http::error_response(blob.error());
+  response.body = http::FileBody{std::move(blob->fd), span.first - blob->start, length,
+                                 std::move(blob->growing)};
   co_return response;
 }
 

@@ -8,8 +8,8 @@ namespace mxcd::api {
 
 namespace beast_http = boost::beast::http;
 
-OperatorApi::OperatorApi(MediaRecords& records, BlobStore& blobs)
-    : records_(records), blobs_(blobs) {}
+OperatorApi::OperatorApi(MediaRecords& records, BlobStores& stores)
+    : records_(records), stores_(stores) {}
 
 void OperatorApi::add_routes(http::Router& router) {
   router.add({beast_http::verb::get}, "/_mxcd/health",
@@ -25,7 +25,9 @@ void OperatorApi::add_routes(http::Router& router) {
 
 boost::asio::awaitable<http::Response> OperatorApi::health(http::Request&) {
   Status status = co_await records_.ping();
-  if (status) status = blobs_.check_writable();
+  for (BlobStore* store : stores_.all()) {
+    if (status) status = store->check_writable();
+  }
   boost::json::object body;
   if (status) {
     body["status"] = "ok";

@@ -1,7 +1,7 @@
 // Endpoints for operators and their monitoring: /_mxcd/health and /_mxcd/version.
 #pragma once
 
-#include "blob/blob_store.hpp"
+#include "blob/blob_stores.hpp"
 #include "http/router.hpp"
 #include "media/media_records.hpp"
 
@@ -9,14 +9,14 @@ namespace mxcd::api {
 
 class OperatorApi {
  public:
-  OperatorApi(MediaRecords& records, BlobStore& blobs);
+  OperatorApi(MediaRecords& records, BlobStores& stores);
   void add_routes(http::Router& router);
 
  private:
   boost::asio::awaitable<http::Response> health(http::Request& request);
 
   MediaRecords& records_;
-  BlobStore& blobs_;
+  BlobStores& stores_;
 };
 
 }  // namespace mxcd::api

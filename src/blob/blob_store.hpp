@@ -1,9 +1,11 @@
 // The blob seam. A blob is an immutable byte string named by the SHA-256 of its bytes.
-// Stores (local filesystem now; S3 and a local cache tier in front of it next) take bytes
-// through a BlobWriter, which hashes as it goes and makes the blob durable on commit, and
-// hand blobs back as open files ready for sendfile(2).
+// Stores (a local filesystem; an S3 bucket behind a local cache) take bytes through a
+// BlobWriter, which hashes as it goes and makes the blob durable on commit, and hand blobs
+// back as open files ready for sendfile(2), possibly still being filled from the bucket.
 #pragma once
 
+#include "core/byte_span.hpp"
+#include "core/growing_file.hpp"
 #include "core/result.hpp"
 #include "core/unique_fd.hpp"
 
@@ -11,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -32,9 +35,19 @@ class BlobWriter {
   virtual boost::asio::awaitable<Result<BlobId>> commit() = 0;
 };
 
+// Bytes of a blob in an open file. The file holds the blob from byte `start` on (0 unless
+// only a range was fetched), and may still be growing.
 struct OpenBlob {
   UniqueFd fd;
-  std::uint64_t size = 0;
+  std::uint64_t size = 0;   // the blob's size
+  std::uint64_t start = 0;  // the blob offset of the file's first byte
+  std::shared_ptr<GrowingFile> growing;
+};
+
+// Response headers a redirect target should send instead of its own.
+struct RedirectHeaders {
+  std::string content_type;
+  std::string content_disposition;
 };
 
 class BlobStore {
@@ -42,11 +55,21 @@ class BlobStore {
   virtual ~BlobStore() = default;
   // Recorded with every blob, so that media stays readable when new writes go elsewhere.
   virtual std::string_view name() const = 0;
-  virtual Result<std::unique_ptr<BlobWriter>> begin_write() = 0;
+  // content_type: what object storage should label the bytes with.
+  virtual Result<std::unique_ptr<BlobWriter>> begin_write(const std::string& content_type) = 0;
+  // Opens the blob, or just the range when one is given and fetching only it is cheaper.
   // 404 M_NOT_FOUND when the store does not hold the blob.
-  virtual boost::asio::awaitable<Result<OpenBlob>> open(const BlobId& blob) = 0;
+  virtual boost::asio::awaitable<Result<OpenBlob>> open(const BlobId& blob,
+                                                        std::optional<ByteSpan> range) = 0;
+  // Where a client may fetch the blob itself, when the store is configured to redirect.
+  virtual std::optional<std::string> redirect_url(const BlobId& /*blob*/,
+                                                  const RedirectHeaders& /*headers*/) const {
+    return std::nullopt;
+  }
   // Whether the store can take writes (for the health check).
   virtual Status check_writable() = 0;
+  // Ends background work (fills, queued uploads) so that the server can stop.
+  virtual void stop() {}
 };
 
 }  // namespace mxcd

@@ -3,6 +3,8 @@
 #include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -155,6 +157,155 @@ void require(bool condition, std::string key, std::string message) {
   if (!condition) throw Invalid{std::move(key), std::move(message)};
 }
 
+// Picks one of the named choices, e.g. "durability: background".
+template <class Enum>
+void choice(Section& section, const std::string& key, Enum& out,
+            std::initializer_list<std::pair<const char*, Enum>> choices) {
+  auto v = section.scalar(key);
+  if (!v) return;
+  std::string names;
+  for (const auto& [name, value] : choices) {
+    if (*v == name) {
+      out = value;
+      return;
+    }
+    names += (names.empty() ? "" : ", ") + std::string(name);
+  }
+  throw Invalid{section.key_path(key), "must be one of " + names + ", got \"" + *v + "\""};
+}
+
+bool is_ip_or_localhost(const boost::urls::url_view& url) {
+  return url.host_type() == boost::urls::host_type::ipv4 ||
+         url.host_type() == boost::urls::host_type::ipv6 || url.host() == "localhost";
+}
+
+S3StoreConfig parse_s3_store(Section& s) {
+  S3StoreConfig c;
+  s.string("endpoint", c.endpoint);
+  while (c.endpoint.ends_with('/')) c.endpoint.pop_back();
+  auto url = boost::urls::parse_absolute_uri(c.endpoint);
+  require(url && (url->scheme() == "http" || url->scheme() == "https") && !url->host().empty() &&
+              url->encoded_path().empty() && !url->has_query() && !url->has_userinfo(),
+          s.key_path("endpoint"),
+          "must be an http:// or https:// URL with nothing after the host and port, got \"" +
+              c.endpoint + "\"");
+  s.string("region", c.region);
+  require(!c.region.empty(), s.key_path("region"), "must not be empty");
+  s.string("bucket", c.bucket);
+  // The rules S3 gives for bucket names; they also keep the name safe in a host name.
+  require(c.bucket.size() >= 3 && c.bucket.size() <= 63 &&
+              c.bucket.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") ==
+                  std::string::npos &&
+              std::isalnum(static_cast<unsigned char>(c.bucket.front())) &&
+              std::isalnum(static_cast<unsigned char>(c.bucket.back())),
+          s.key_path("bucket"), "must be a bucket name: 3 to 63 of a-z 0-9 . -");
+  s.string("prefix", c.prefix);
+  while (c.prefix.starts_with('/')) c.prefix.erase(0, 1);
+  while (c.prefix.ends_with('/')) c.prefix.pop_back();
+  require(c.prefix.size() <= 512, s.key_path("prefix"), "must be at most 512 bytes");
+  // Virtual-hosted addressing needs a DNS name to put the bucket in front of; with a dotted
+  // bucket name the provider's wildcard certificate would not match either.
+  const bool virtual_possible = !is_ip_or_localhost(*url) &&
+                                (url->scheme() == "http" || c.bucket.find('.') == std::string::npos);
+  c.path_style = !virtual_possible;
+  enum class Addressing { virtual_hosted, path } addressing =
+      c.path_style ? Addressing::path : Addressing::virtual_hosted;
+  choice(s, "addressing", addressing,
+         {{"virtual", Addressing::virtual_hosted}, {"path", Addressing::path}});
+  require(addressing == Addressing::path || virtual_possible, s.key_path("addressing"),
+          "virtual needs an endpoint with a DNS name and, over https, a bucket name without dots");
+  c.path_style = addressing == Addressing::path;
+  s.string("access_key_id", c.access_key_id);
+  require(!c.access_key_id.empty(), s.key_path("access_key_id"), "is required");
+  s.string("secret_access_key", c.secret_access_key);
+  require(!c.secret_access_key.empty(), s.key_path("secret_access_key"), "is required");
+  s.string("session_token", c.session_token);
+  std::string ca_file;
+  s.string("ca_file", ca_file);
+  c.ca_file = ca_file;
+  s.string("storage_class", c.storage_class);
+  require(c.storage_class.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ_0123456789") ==
+              std::string::npos,
+          s.key_path("storage_class"), "must be a storage class name such as STANDARD");
+  using Encryption = S3StoreConfig::Encryption;
+  choice(s, "encryption", c.encryption,
+         {{"none", Encryption::none}, {"sse-s3", Encryption::sse_s3},
+          {"sse-kms", Encryption::sse_kms}, {"sse-c", Encryption::sse_c}});
+  s.string("kms_key_id", c.kms_key_id);
+  require(c.kms_key_id.empty() || c.encryption == Encryption::sse_kms, s.key_path("kms_key_id"),
+          "is only used with encryption: sse-kms");
+  s.string("customer_key", c.customer_key);
+  require((c.encryption == Encryption::sse_c) == !c.customer_key.empty(),
+          s.key_path("customer_key"), "is required with encryption: sse-c, and only then");
+  enum class Signing { signed_payload, unsigned_payload } signing = Signing::signed_payload;
+  choice(s, "payload_signing", signing,
+         {{"signed", Signing::signed_payload}, {"unsigned", Signing::unsigned_payload}});
+  c.unsigned_payload = signing == Signing::unsigned_payload;
+  // S3 refuses parts under 5 MiB (but the last) and more than 10,000 parts.
+  s.size("part_size", c.part_size, 5ULL << 20);
+  require(c.part_size <= (5ULL << 30), s.key_path("part_size"), "must be at most 5GiB");
+  s.size("multipart_threshold", c.multipart_threshold, 5ULL << 20);
+  s.integer("parallel_parts", c.parallel_parts, 1, 64);
+  s.duration("connect_timeout", c.connect_timeout);
+  s.duration("read_timeout", c.read_timeout);
+  s.integer("max_attempts", c.max_attempts, 1, 20);
+  using Durability = S3StoreConfig::Durability;
+  choice(s, "durability", c.durability,
+         {{"sync", Durability::sync}, {"background", Durability::background}});
+  using Redirect = S3StoreConfig::Redirect;
+  choice(s, "redirect", c.redirect,
+         {{"off", Redirect::off}, {"presigned", Redirect::presigned},
+          {"public_base_url", Redirect::public_base_url}});
+  s.duration("presigned_ttl", c.presigned_ttl);
+  require(c.presigned_ttl <= std::chrono::hours(24 * 7), s.key_path("presigned_ttl"),
+          "must be at most 7d (the longest a SigV4 signature lasts)");
+  s.string("public_base_url", c.public_base_url);
+  while (c.public_base_url.ends_with('/')) c.public_base_url.pop_back();
+  if (c.redirect == Redirect::public_base_url) {
+    auto base = boost::urls::parse_absolute_uri(c.public_base_url);
+    require(base && (base->scheme() == "https" || base->scheme() == "http") &&
+                !base->host().empty() && !base->has_query(),
+            s.key_path("public_base_url"), "must be an http(s):// URL with redirect: public_base_url");
+  }
+  require(!(c.redirect == Redirect::presigned && c.encryption == Encryption::sse_c),
+          s.key_path("redirect"),
+          "presigned cannot be used with encryption: sse-c (a client cannot send the key)");
+  s.size("cache_size", c.cache_size, 1ULL << 20);
+  return c;
+}
+
+std::vector<StoreConfig> parse_stores(Section& root) {
+  std::vector<StoreConfig> stores;
+  std::set<std::string> names = {kLocalStoreName};
+  auto entries = root.list("stores");
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    Section s(entries[i], "stores[" + std::to_string(i) + "]");
+    StoreConfig store;
+    s.string("name", store.name);
+    require(!store.name.empty() && store.name.size() <= 32 &&
+                store.name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_-") ==
+                    std::string::npos,
+            s.key_path("name"), "must be 1 to 32 of a-z 0-9 _ -");
+    require(names.insert(store.name).second, s.key_path("name"),
+            store.name == kLocalStoreName ? "\"local\" is the store in storage.path"
+                                          : "\"" + store.name + "\" is used twice");
+    choice(s, "type", store.type,
+           {{"filesystem", StoreConfig::Type::filesystem}, {"s3", StoreConfig::Type::s3}});
+    require(s.scalar("type").has_value(), s.key_path("type"), "is required: filesystem or s3");
+    if (store.type == StoreConfig::Type::filesystem) {
+      std::string path;
+      s.string("path", path);
+      require(!path.empty(), s.key_path("path"), "is required");
+      store.path = path;
+    } else {
+      store.s3 = parse_s3_store(s);
+    }
+    s.reject_unknown_keys();
+    stores.push_back(std::move(store));
+  }
+  return stores;
+}
+
 Config parse(const YAML::Node& root_node) {
   Config c;
   Section root(root_node, "");
@@ -227,6 +378,8 @@ Config parse(const YAML::Node& root_node) {
   c.storage.path = storage_path;
   storage.reject_unknown_keys();
 
+  c.stores = parse_stores(root);
+
   Section database = root.section("database");
   Section sqlite = database.section("sqlite");
   database.reject_unknown_keys();  // first: "postgres: unknown key" says more than "sqlite.path"
@@ -249,6 +402,18 @@ Config parse(const YAML::Node& root_node) {
     require(c.media.legacy_download_freeze_ms.has_value(), "media.legacy_download_freeze",
             "must be \"off\" or a UTC time such as 2024-09-01T00:00:00Z, got \"" + *freeze + "\"");
   }
+  Section write_store = media.section("write_store");
+  auto& ws = c.media.write_store;
+  for (auto [key, out] : {std::pair{"local_media", &ws.local_media},
+                          std::pair{"remote_media", &ws.remote_media},
+                          std::pair{"thumbnails", &ws.thumbnails}}) {
+    write_store.string(key, *out);
+    require(*out == kLocalStoreName ||
+                std::any_of(c.stores.begin(), c.stores.end(),
+                            [&](const StoreConfig& s) { return s.name == *out; }),
+            write_store.key_path(key), "names no store: \"" + *out + "\"");
+  }
+  write_store.reject_unknown_keys();
   media.reject_unknown_keys();
 
   Section log = root.section("log");

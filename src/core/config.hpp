@@ -21,6 +21,47 @@ struct StaticToken {
   std::string user_id;
 };
 
+// One S3-compatible bucket (docs/s3-providers.md has an entry for each provider).
+struct S3StoreConfig {
+  std::string endpoint;  // scheme://host[:port], nothing after it
+  std::string region = "us-east-1";
+  std::string bucket;
+  std::string prefix;  // object keys are <prefix>/<aa>/<bb>/<sha256>; empty: no prefix
+  bool path_style = false;  // https://host/bucket/key instead of https://bucket.host/key
+  std::string access_key_id;
+  std::string secret_access_key;
+  std::string session_token;
+  std::filesystem::path ca_file;  // extra trusted CAs (PEM) besides the system's
+  std::string storage_class;      // empty: the bucket's default
+  enum class Encryption { none, sse_s3, sse_kms, sse_c } encryption = Encryption::none;
+  std::string kms_key_id;    // with sse_kms; empty: the bucket's default key
+  std::string customer_key;  // with sse_c: base64 of 32 bytes
+  bool unsigned_payload = false;  // sign UNSIGNED-PAYLOAD instead of the body's SHA-256
+  std::uint64_t multipart_threshold = 64ULL << 20;
+  std::uint64_t part_size = 16ULL << 20;
+  unsigned parallel_parts = 4;
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration read_timeout = std::chrono::seconds(60);
+  unsigned max_attempts = 5;
+  // sync: an upload is acknowledged once the object is in the bucket. background: once it is
+  // on local disk; a queue that survives restarts uploads it.
+  enum class Durability { sync, background } durability = Durability::sync;
+  enum class Redirect { off, presigned, public_base_url } redirect = Redirect::off;
+  Duration presigned_ttl = std::chrono::minutes(5);
+  std::string public_base_url;  // without a trailing slash
+  std::uint64_t cache_size = 10ULL << 30;
+};
+
+struct StoreConfig {
+  std::string name;  // recorded with every blob written to the store
+  enum class Type { filesystem, s3 } type = Type::filesystem;
+  std::filesystem::path path;  // filesystem stores
+  S3StoreConfig s3;
+};
+
+// The store every configuration has: a filesystem store in storage.path.
+inline constexpr const char* kLocalStoreName = "local";
+
 struct Config {
   std::string server_name;
 
@@ -48,8 +89,11 @@ struct Config {
   } auth;
 
   struct Storage {
+    // The "local" store, and the working space of the others: caches, spool files, queues.
     std::filesystem::path path;
   } storage;
+
+  std::vector<StoreConfig> stores;  // besides "local"
 
   struct Database {
     std::filesystem::path sqlite_path;
@@ -64,6 +108,12 @@ struct Config {
     // Milliseconds since the epoch; media created at or after it is not served on the legacy
     // unauthenticated path. Absent: no freeze.
     std::optional<std::int64_t> legacy_download_freeze_ms;
+    // The store that takes new blobs of each kind; blobs already written stay where they are.
+    struct WriteStores {
+      std::string local_media = kLocalStoreName;
+      std::string remote_media = kLocalStoreName;
+      std::string thumbnails = kLocalStoreName;
+    } write_store;
   } media;
 
   struct Log {

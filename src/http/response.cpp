@@ -17,6 +17,7 @@ void Response::set_header(std::string_view name, std::string_view value) {
 std::uint64_t Response::body_length() const {
   if (auto* text = std::get_if<std::string>(&body)) return text->size();
   if (auto* file = std::get_if<FileBody>(&body)) return file->length;
+  if (auto* head = std::get_if<HeadBody>(&body)) return head->length;
   return 0;
 }
 

@@ -416,8 +416,25 @@ awaitable<bool> Connection::send_file(FileBody& file) {
   off_t offset = static_cast<off_t>(file.offset);
   std::uint64_t remaining = file.length;
   while (remaining > 0) {
+    std::uint64_t sendable = remaining;
+    if (file.growing) {
+      // Send what the producer has written so far; wait for more when it is all sent.
+      const std::uint64_t available = file.growing->available();
+      if (available <= static_cast<std::uint64_t>(offset)) {
+        if (file.growing->state() != GrowingFile::State::growing) {
+          if (file.growing->available() > static_cast<std::uint64_t>(offset)) continue;
+          spdlog::warn("the file being fetched broke off: {} bytes not sent", remaining);
+          co_return false;
+        }
+        disarm();  // the producer has its own deadlines
+        co_await file.growing->wait_beyond(static_cast<std::uint64_t>(offset));
+        arm(server_.limits_.idle_timeout);
+        continue;
+      }
+      sendable = std::min(remaining, available - static_cast<std::uint64_t>(offset));
+    }
     ssize_t n = ::sendfile(socket_.native_handle(), file.fd.get(), &offset,
-                           static_cast<std::size_t>(std::min<std::uint64_t>(remaining, 1 << 30)));
+                           static_cast<std::size_t>(std::min<std::uint64_t>(sendable, 1 << 30)));
     if (n > 0) {
       remaining -= static_cast<std::uint64_t>(n);
       arm(server_.limits_.idle_timeout);

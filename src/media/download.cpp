@@ -1,6 +1,9 @@
 #include "media/download.hpp"
 
 #include "core/clock.hpp"
+#include "core/identifiers.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 
@@ -12,11 +15,11 @@ namespace {
 MatrixError not_found() { return MatrixError::not_found("Media not found"); }
 }  // namespace
 
-DownloadPipeline::DownloadPipeline(const Config& config, BlobStore& blobs, MediaRecords& records,
+DownloadPipeline::DownloadPipeline(const Config& config, BlobStores& stores, MediaRecords& records,
                                    UploadWaiters& waiters)
-    : config_(config), blobs_(blobs), records_(records), waiters_(waiters) {}
+    : config_(config), stores_(stores), records_(records), waiters_(waiters) {}
 
-asio::awaitable<Result<Download>> DownloadPipeline::fetch(const DownloadRequest& request) {
+asio::awaitable<Result<RecordPtr>> DownloadPipeline::find(const DownloadRequest& request) {
   // Fetching media from other servers over federation is not implemented yet.
   if (request.key.server_name != config_.server_name) co_return not_found();
 
@@ -36,10 +39,25 @@ asio::awaitable<Result<Download>> DownloadPipeline::fetch(const DownloadRequest&
     co_return MatrixError::not_found(
         "Media created after the freeze is only served on /_matrix/client/v1/media");
   }
-  auto blob = co_await blobs_.open(*record->blob);
-  if (!blob) co_return blob.error();
   records_.note_access(request.key);
-  co_return Download{std::move(record), std::move(*blob)};
+  co_return record;
+}
+
+asio::awaitable<Result<OpenBlob>> DownloadPipeline::open(const MediaRecord& record,
+                                                         std::optional<ByteSpan> range) {
+  BlobStore* store = stores_.find(record.store);
+  if (!store) {
+    spdlog::error("{} is in store \"{}\", which is no longer configured",
+                  mxc_uri(record.key.server_name, record.key.media_id), record.store);
+    co_return MatrixError::unavailable("The media's store is not configured");
+  }
+  co_return co_await store->open(*record.blob, range);
+}
+
+std::optional<std::string> DownloadPipeline::redirect_url(const MediaRecord& record,
+                                                          const RedirectHeaders& headers) {
+  BlobStore* store = stores_.find(record.store);
+  return store ? store->redirect_url(*record.blob, headers) : std::nullopt;
 }
 
 asio::awaitable<Result<RecordPtr>> DownloadPipeline::wait_for_upload(const MediaKey& key,

@@ -34,6 +34,10 @@ void log_upload(const MediaRecord& record, const auth::Requester& uploader) {
                record.blob->sha256, uploader.user_id);
 }
 
+std::string content_type_of(const UploadRequest& request) {
+  return request.content_type.empty() ? "application/octet-stream" : request.content_type;
+}
+
 MatrixError too_large(std::uint64_t limit) {
   return MatrixError::too_large("The upload is larger than the " + std::to_string(limit) +
                                 "-byte limit");
@@ -41,9 +45,9 @@ MatrixError too_large(std::uint64_t limit) {
 
 }  // namespace
 
-UploadPipeline::UploadPipeline(const Config& config, BlobStore& blobs, MediaRecords& records,
+UploadPipeline::UploadPipeline(const Config& config, BlobStores& stores, MediaRecords& records,
                                UploadWaiters& waiters)
-    : config_(config), blobs_(blobs), records_(records), waiters_(waiters) {}
+    : config_(config), stores_(stores), records_(records), waiters_(waiters) {}
 
 Status UploadPipeline::check_request(const UploadRequest& request) const {
   if (request.upload_name && !is_valid_upload_name(*request.upload_name)) {
@@ -58,8 +62,10 @@ Status UploadPipeline::check_request(const UploadRequest& request) const {
   return {};
 }
 
-asio::awaitable<Result<BlobId>> UploadPipeline::store_body(ByteSource& body) {
-  auto writer = blobs_.begin_write();
+asio::awaitable<Result<BlobId>> UploadPipeline::store_body(BlobStore& store,
+                                                           const UploadRequest& request) {
+  ByteSource& body = *request.body;
+  auto writer = store.begin_write(content_type_of(request));
   if (!writer) co_return writer.error();
   auto buffer = std::make_unique<char[]>(kUploadChunk);
   while (true) {
@@ -79,9 +85,7 @@ MediaRecord UploadPipeline::new_record(const auth::Requester& uploader, MediaKey
                                        const UploadRequest& request) const {
   MediaRecord record;
   record.key = std::move(key);
-  record.store = std::string(blobs_.name());
-  record.content_type =
-      request.content_type.empty() ? "application/octet-stream" : request.content_type;
+  record.content_type = content_type_of(request);
   record.upload_name = request.upload_name;
   record.uploader = uploader.user_id;
   record.created_ts = now_ms();
@@ -91,10 +95,12 @@ MediaRecord UploadPipeline::new_record(const auth::Requester& uploader, MediaKey
 asio::awaitable<Result<MediaKey>> UploadPipeline::upload(const auth::Requester& uploader,
                                                          UploadRequest request) {
   if (auto status = check_request(request); !status) co_return status.error();
-  auto blob = co_await store_body(*request.body);
+  BlobStore& store = stores_.write_store(MediaKind::local_media);
+  auto blob = co_await store_body(store, request);
   if (!blob) co_return blob.error();
   MediaRecord record = new_record(uploader, {config_.server_name, generate_media_id()}, request);
   record.blob = std::move(*blob);
+  record.store = std::string(store.name());
   if (auto status = co_await records_.insert(record); !status) co_return status.error();
   log_upload(record, uploader);
   co_return record.key;
@@ -146,10 +152,12 @@ asio::awaitable<Status> UploadPipeline::fill(const auth::Requester& uploader, co
     }
   } release{*this, filling_key};
 
-  auto blob = co_await store_body(*request.body);
+  BlobStore& store = stores_.write_store(MediaKind::local_media);
+  auto blob = co_await store_body(store, request);
   if (!blob) co_return blob.error();
   MediaRecord record = new_record(uploader, key, request);
   record.blob = std::move(*blob);
+  record.store = std::string(store.name());
   auto outcome = co_await records_.fill_pending(record);
   if (!outcome) co_return outcome.error();
   // The reservation may have expired, or another instance filled it, while the body streamed.

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "auth/authenticator.hpp"
-#include "blob/blob_store.hpp"
+#include "blob/blob_stores.hpp"
 #include "core/byte_source.hpp"
 #include "core/config.hpp"
 #include "media/media_records.hpp"
@@ -29,7 +29,7 @@ struct Reservation {
 
 class UploadPipeline {
  public:
-  UploadPipeline(const Config& config, BlobStore& blobs, MediaRecords& records,
+  UploadPipeline(const Config& config, BlobStores& stores, MediaRecords& records,
                  UploadWaiters& waiters);
 
   // POST upload: a new media ID holding the body.
@@ -43,12 +43,12 @@ class UploadPipeline {
 
  private:
   Status check_request(const UploadRequest& request) const;
-  boost::asio::awaitable<Result<BlobId>> store_body(ByteSource& body);
+  boost::asio::awaitable<Result<BlobId>> store_body(BlobStore& store, const UploadRequest& request);
   MediaRecord new_record(const auth::Requester& uploader, MediaKey key,
                          const UploadRequest& request) const;
 
   const Config& config_;
-  BlobStore& blobs_;
+  BlobStores& stores_;
   MediaRecords& records_;
   UploadWaiters& waiters_;
 

@@ -14,7 +14,7 @@ import socket
 import sqlite3
 import subprocess
 import time
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 import requests
@@ -47,6 +47,10 @@ CSP = ("sandbox; default-src 'none'; script-src 'none'; plugin-types application
 # The sanitizers report to stderr, which the harness captures; a report fails the test.
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 SANITIZER_ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stacktrace=1"}
+
+# MXCD_TEST_STORE=s3 runs every instance on an S3 store (a bucket of its own on the session's
+# Ceph RGW) instead of the local filesystem store, so the whole media API is tested on both.
+STORE = os.environ.get("MXCD_TEST_STORE", "local")
 
 START_DEADLINE = 20  # seconds for /_mxcd/health to answer 200 after start (ASan is slow)
 HTTP_TIMEOUT = 30    # default for every HTTP call
@@ -165,7 +169,7 @@ class Mxcd:
         self.db_path = directory / "mxcd.sqlite3"
         self.log_path = directory / "mxcd.log"
         self.binary = release_binary() if release else asan_binary()
-        self.config = merge({
+        defaults = {
             "server_name": SERVER_NAME,
             "listen": {"address": "127.0.0.1", "port": self.port},
             "http": {"threads": 2},
@@ -174,10 +178,22 @@ class Mxcd:
             "storage": {"path": str(self.storage)},
             "database": {"sqlite": {"path": str(self.db_path)}},
             "media": {"max_upload_size": MAX_UPLOAD, "legacy_download_freeze": "off"},
-        }, overrides or {})
+        }
+        self.bucket = None
+        if STORE == "s3":
+            import s3_service
+            self.s3 = s3_service.service()
+            self.bucket = self.s3.new_bucket()
+            defaults["stores"] = [self.s3.store_config(self.bucket)]
+            defaults["media"]["write_store"] = {"local_media": "bucket"}
+        self.config = merge(defaults, overrides or {})
         self.config_path = directory / "mxcd.yaml"
-        self.config_path.write_text(json.dumps(self.config))
+        self.write_config()
         self.proc = None  # start() runs it
+
+    def write_config(self):
+        """Writes self.config, for the next start."""
+        self.config_path.write_text(json.dumps(self.config))
 
     # The process
     def start(self):
@@ -307,10 +323,14 @@ class Mxcd:
 
     # What is on disk and in the database
     def blob_files(self):
+        """The stored blobs: files of the local store, or objects in the S3 store's bucket."""
+        if self.bucket:
+            return [PurePosixPath(key) for key in self.s3.keys(self.bucket)]
         return sorted(p for p in (self.storage / "blobs").rglob("*") if p.is_file())
 
     def tmp_files(self):
-        tmp = self.storage / "tmp"
+        """Unfinished uploads: temporary files of the local store or spool files of S3's."""
+        tmp = self.storage / ("cache/bucket/tmp" if self.bucket else "tmp")
         return sorted(tmp.iterdir()) if tmp.exists() else []
 
     def db(self, sql, params=()):

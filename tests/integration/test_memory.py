@@ -38,32 +38,41 @@ def warm_up(server):
     assert server.download(media_id).content == b"w" * 4_000_000
 
 
-def test_one_gib_upload_and_download(start_mxcd):
-    server = start_mxcd({"media": {"max_upload_size": "2GiB"}}, release=True)
+def upload_gib(server):
+    """Uploads 1 GiB, checks the growth of peak RSS; returns the media ID and SHA-256."""
     warm_up(server)
     before = peak_rss(server.pid)
     sent = hashlib.sha256()
     r = requests.post(server.url + "/_matrix/media/v3/upload", data=generated(GIB, sent),
-                      headers=ALICE, timeout=600)
+                      headers=ALICE, timeout=900)
     media_id = media_id_of(r)
     growth = peak_rss(server.pid) - before
     assert growth < LIMIT, f"the upload grew peak RSS by {growth >> 20} MiB"
-    assert server.db("SELECT sha256 FROM media WHERE media_id = ?", (media_id,)) == [
-        (sent.hexdigest(),)]
+    return media_id, sent.hexdigest()
 
-    # A fresh process, so that the download's peak is measured on its own.
-    server.restart()
+
+def download_gib(server, media_id, digest):
+    """Downloads it again (in a fresh process, so its peak is its own) and checks the bytes
+    and the growth of peak RSS."""
     warm_up(server)
     before = peak_rss(server.pid)
     received = hashlib.sha256()
     length = 0
     with requests.get(f"{server.url}{AUTHENTICATED}/download/{SERVER_NAME}/{media_id}",
-                      headers=ALICE, stream=True, timeout=600) as d:
+                      headers=ALICE, stream=True, timeout=900) as d:
         assert d.status_code == 200
         assert d.headers["Content-Length"] == str(GIB)
         for chunk in d.iter_content(1024 * 1024):
             received.update(chunk)
             length += len(chunk)
-    assert length == GIB and received.hexdigest() == sent.hexdigest()
+    assert length == GIB and received.hexdigest() == digest
     growth = peak_rss(server.pid) - before
     assert growth < LIMIT, f"the download grew peak RSS by {growth >> 20} MiB"
+
+
+def test_one_gib_upload_and_download(start_mxcd):
+    server = start_mxcd({"media": {"max_upload_size": "2GiB"}}, release=True)
+    media_id, digest = upload_gib(server)
+    assert server.db("SELECT sha256 FROM media WHERE media_id = ?", (media_id,)) == [(digest,)]
+    server.restart()
+    download_gib(server, media_id, digest)

@@ -74,6 +74,8 @@ rgw frontends = beast endpoint=127.0.0.1:$rgw_port
 rgw dns name = s3.localhost
 rgw gc obj min wait = 60
 rgw gc processor period = 60
+# SSE-C is tested over plain http on loopback.
+rgw crypt require ssl = false
 CONF
 
 ceph_cli() { ceph -c "$conf" "$@"; }

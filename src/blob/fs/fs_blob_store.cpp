@@ -105,8 +105,8 @@ class FsBlobWriter final : public BlobWriter {
 
 }  // namespace
 
-FsBlobStore::FsBlobStore(fs::path root, boost::asio::thread_pool& blocking_pool)
-    : root_(std::move(root)), blobs_dir_(root_ / "blobs"), tmp_dir_(root_ / "tmp"),
+FsBlobStore::FsBlobStore(std::string name, fs::path root, boost::asio::thread_pool& blocking_pool)
+    : name_(std::move(name)), root_(std::move(root)), blobs_dir_(root_ / "blobs"), tmp_dir_(root_ / "tmp"),
       blocking_pool_(blocking_pool) {
   fs::create_directories(blobs_dir_);
   fs::create_directories(tmp_dir_);
@@ -126,7 +126,7 @@ fs::path FsBlobStore::blob_path(const std::string& sha256) const {
   return blobs_dir_ / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256;
 }
 
-Result<std::unique_ptr<BlobWriter>> FsBlobStore::begin_write() {
+Result<std::unique_ptr<BlobWriter>> FsBlobStore::begin_write(const std::string& /*content_type*/) {
   fs::path tmp_path = tmp_dir_ / ("upload-" + generate_media_id());
   UniqueFd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
   if (!fd.valid()) {
@@ -137,7 +137,8 @@ Result<std::unique_ptr<BlobWriter>> FsBlobStore::begin_write() {
       std::make_unique<FsBlobWriter>(*this, std::move(tmp_path), std::move(fd), blocking_pool_));
 }
 
-boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob) {
+boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
+                                                          std::optional<ByteSpan> /*range*/) {
   if (!is_sha256_hex(blob.sha256)) co_return MatrixError::internal("Invalid blob name");
   // A local open() is a page-cache lookup; it is not worth a trip to the blocking pool.
   // Relative to the blobs directory's descriptor: no path to build on every download.
@@ -155,7 +156,7 @@ boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob) {
     spdlog::error("blob {} has {} bytes on disk, {} recorded", blob.sha256, st.st_size, blob.size);
     co_return MatrixError::internal("The media's content is damaged");
   }
-  co_return OpenBlob{std::move(fd), blob.size};
+  co_return OpenBlob{std::move(fd), blob.size, 0, nullptr};
 }
 
 Status FsBlobStore::check_writable() {

@@ -15,16 +15,19 @@ class FsBlobStore final : public BlobStore {
  public:
   // Creates the directories and removes temporary files left by an earlier crash.
   // Throws std::filesystem::filesystem_error when the root cannot be used.
-  FsBlobStore(std::filesystem::path root, boost::asio::thread_pool& blocking_pool);
+  FsBlobStore(std::string name, std::filesystem::path root, boost::asio::thread_pool& blocking_pool);
 
-  std::string_view name() const override { return "local"; }
-  Result<std::unique_ptr<BlobWriter>> begin_write() override;
-  boost::asio::awaitable<Result<OpenBlob>> open(const BlobId& blob) override;
+  std::string_view name() const override { return name_; }
+  Result<std::unique_ptr<BlobWriter>> begin_write(const std::string& content_type) override;
+  // Always opens the whole file: a range costs nothing extra locally.
+  boost::asio::awaitable<Result<OpenBlob>> open(const BlobId& blob,
+                                                std::optional<ByteSpan> range) override;
   Status check_writable() override;
 
   std::filesystem::path blob_path(const std::string& sha256) const;
 
  private:
+  std::string name_;
   std::filesystem::path root_;
   std::filesystem::path blobs_dir_;
   std::filesystem::path tmp_dir_;

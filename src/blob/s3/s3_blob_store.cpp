@@ -1,0 +1,394 @@
+#include "blob/s3/s3_blob_store.hpp"
+
+#include "blob/sha256.hpp"
+#include "core/blocking.hpp"
+#include "core/clock.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace mxcd {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr auto kFirstQueueRetry = std::chrono::seconds(1);
+constexpr auto kMaxQueueRetry = std::chrono::minutes(1);
+
+bool write_all(int fd, const char* data, std::size_t size, std::uint64_t offset) {
+  while (size > 0) {
+    ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return true;
+}
+
+}  // namespace
+
+// --- upload ---
+
+class S3BlobStore::Writer final : public BlobWriter {
+ public:
+  Writer(S3BlobStore& store, UniqueFd fd, fs::path path, std::string content_type)
+      : store_(store), fd_(std::move(fd)), path_(std::move(path)),
+        content_type_(std::move(content_type)) {}
+
+  ~Writer() override {
+    if (!path_.empty()) {
+      std::error_code ignored;
+      fs::remove(path_, ignored);
+    }
+  }
+
+  Status append(const void* data, std::size_t size) override {
+    hash_.update(data, size);
+    if (!write_all(fd_.get(), static_cast<const char*>(data), size, size_)) {
+      spdlog::error("spool write to {} failed: {}", path_.string(), std::strerror(errno));
+      return MatrixError::internal("Could not store the file");
+    }
+    size_ += size;
+    return {};
+  }
+
+  std::uint64_t size() const override { return size_; }
+
+  asio::awaitable<Result<BlobId>> commit() override {
+    BlobId blob{hash_.finish_hex(), size_};
+    if (store_.config_.durability == S3StoreConfig::Durability::background) {
+      // Acknowledged once on local disk: the bytes and the queue entry must survive a crash.
+      bool synced = co_await run_blocking(store_.blocking_pool_,
+                                          [fd = fd_.get()] { return ::fsync(fd) == 0; });
+      if (!synced) {
+        spdlog::error("fsync of {} failed: {}", path_.string(), std::strerror(errno));
+        co_return MatrixError::internal("Could not store the file");
+      }
+      if (auto status = store_.cache_.publish(blob, path_, true); !status) co_return status.error();
+      path_.clear();
+      if (auto status = store_.queue_upload(blob, content_type_); !status) co_return status.error();
+      co_return blob;
+    }
+    auto stored = co_await store_.store_object(fd_.get(), blob, content_type_);
+    if (!stored) co_return stored.error();
+    // The fresh upload is the likeliest next download: keep it as the cached copy.
+    if (store_.cache_.publish(blob, path_, false)) path_.clear();
+    co_return blob;
+  }
+
+ private:
+  S3BlobStore& store_;
+  UniqueFd fd_;
+  fs::path path_;  // empty once handed to the cache
+  std::string content_type_;
+  Sha256 hash_;
+  std::uint64_t size_ = 0;
+};
+
+// --- download ---
+
+// One GetObject into a local file that clients read while it grows: the whole blob (filling
+// the cache) or just a range (an anonymous file, dropped after use).
+struct S3BlobStore::Fetch final : s3::ObjectSink {
+  BlobId blob;
+  std::optional<ByteSpan> range;  // absent: the whole blob
+  UniqueFd fd;
+  fs::path path;  // whole-blob fetches: the temporary file to publish
+  std::shared_ptr<GrowingFile> growing = std::make_shared<GrowingFile>();
+  Sha256 hash;
+  std::uint64_t written = 0;
+  std::optional<MatrixError> error;
+  const std::atomic<bool>* stopping = nullptr;
+
+  ~Fetch() override {
+    if (!path.empty()) {
+      std::error_code ignored;
+      fs::remove(path, ignored);
+    }
+  }
+
+  std::uint64_t expected() const { return range ? range->length() : blob.size; }
+
+  asio::awaitable<Status> data(const char* bytes, std::size_t size) override {
+    if (stopping->load()) co_return MatrixError::unavailable("The server is stopping");
+    if (written + size > expected()) {
+      co_return MatrixError::internal("The stored object is larger than the blob");
+    }
+    if (!write_all(fd.get(), bytes, size, written)) {
+      spdlog::error("cannot write fetched blob {} to the cache: {}", blob.sha256, std::strerror(errno));
+      co_return MatrixError::internal("Could not use the local cache");
+    }
+    written += size;
+    if (range) {
+      growing->advance(written);
+    } else {
+      hash.update(bytes, size);
+      // The last byte waits for the hash check: a client never receives a whole wrong blob.
+      growing->advance(std::min(written, blob.size - 1));
+    }
+    co_return Status();
+  }
+};
+
+S3BlobStore::S3BlobStore(const StoreConfig& config, const fs::path& storage_root,
+                         asio::thread_pool& blocking_pool)
+    : name_(config.name), config_(config.s3), blocking_pool_(blocking_pool),
+      client_(config.s3, blocking_pool), queue_(storage_root / "queue" / config.name),
+      cache_(storage_root / "cache" / config.name, config.s3.cache_size, queue_.sha256s()) {
+  for (auto& entry : queue_.list()) {
+    if (!cache_.pinned(entry.sha256)) {
+      spdlog::error("store {}: queued blob {} has no local copy left, so it cannot reach {}; "
+                    "media referring to it cannot be served", name_, entry.sha256, client_.describe());
+      queue_.remove(entry.sha256);
+      continue;
+    }
+    pending_.push_back(std::move(entry));
+  }
+  if (!pending_.empty()) {
+    spdlog::info("store {}: {} blob(s) still to upload to {}", name_, pending_.size(), client_.describe());
+  }
+}
+
+S3BlobStore::~S3BlobStore() = default;
+
+std::string S3BlobStore::object_key(const std::string& sha256) const {
+  std::string key = config_.prefix.empty() ? "" : config_.prefix + "/";
+  return key + sha256.substr(0, 2) + "/" + sha256.substr(2, 2) + "/" + sha256;
+}
+
+std::optional<std::string> S3BlobStore::check_bucket() {
+  asio::io_context context;
+  s3::Client::AccessCheck check;
+  asio::co_spawn(context, client_.check_access(), [&](std::exception_ptr error, s3::Client::AccessCheck c) {
+    if (error) c.problem = "the bucket check failed";
+    check = std::move(c);
+  });
+  context.run();
+  if (!check.reachable) {
+    spdlog::warn("store {}: {} cannot be reached ({}); serving from the cache until it can",
+                 name_, client_.describe(), check.problem);
+    return std::nullopt;
+  }
+  if (!check.problem.empty()) return "store " + name_ + ": " + check.problem;
+  spdlog::info("store {}: {} answers", name_, client_.describe());
+  return std::nullopt;
+}
+
+Result<std::unique_ptr<BlobWriter>> S3BlobStore::begin_write(const std::string& content_type) {
+  auto file = cache_.create_temporary("upload");
+  if (!file) return file.error();
+  return std::unique_ptr<BlobWriter>(std::make_unique<Writer>(
+      *this, std::move(file->first), std::move(file->second), content_type));
+}
+
+asio::awaitable<Status> S3BlobStore::store_object(int fd, const BlobId& blob,
+                                                  const std::string& content_type) {
+  const std::string key = object_key(blob.sha256);
+  auto existing = co_await client_.head_object(key);
+  if (!existing) co_return existing.error();
+  if (*existing && (*existing)->size == blob.size) co_return Status();  // content-addressed
+  const s3::FileRegion body{fd, 0, blob.size};  // named: GCC 12 and braced temporaries in co_await
+  co_return co_await client_.put_file(key, body, blob.sha256, content_type);
+}
+
+asio::awaitable<Result<OpenBlob>> S3BlobStore::open(const BlobId& blob,
+                                                    std::optional<ByteSpan> range) {
+  if (blob.size == 0) co_return OpenBlob{UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)), 0, 0, nullptr};
+  if (UniqueFd fd = cache_.open(blob); fd.valid()) co_return OpenBlob{std::move(fd), blob.size, 0, nullptr};
+
+  // A range from the start is a whole download that the client may cut short (a video
+  // player's first request): fetch it all, into the cache.
+  if (range && range->first == 0) range.reset();
+  std::shared_ptr<Fetch> fetch;
+  bool start = false;
+  {
+    std::lock_guard lock(fetches_mutex_);
+    auto it = fetches_.find(blob.sha256);
+    if (it != fetches_.end() && (!range || range->first <= it->second->growing->available())) {
+      fetch = it->second;
+      range.reset();
+    } else {
+      fetch = std::make_shared<Fetch>();
+      fetch->blob = blob;
+      fetch->range = range;
+      fetch->stopping = &stopping_;
+      if (!range) {
+        auto file = cache_.create_temporary("fetch");
+        if (!file) co_return file.error();
+        fetch->fd = std::move(file->first);
+        fetch->path = std::move(file->second);
+        // Joined only when no other fetch of the blob is running (a ranged one may be).
+        if (it == fetches_.end()) fetches_.emplace(blob.sha256, fetch);
+      } else {
+        auto file = cache_.create_anonymous();
+        if (!file) co_return file.error();
+        fetch->fd = std::move(*file);
+      }
+      start = true;
+    }
+  }
+  if (start) asio::co_spawn(co_await asio::this_coro::executor, run_fetch(fetch), asio::detached);
+
+  // Wait for the first bytes, so that a missing object or an unreachable bucket is still an
+  // error response and not a broken 200.
+  co_await fetch->growing->wait_beyond(0);
+  if (fetch->growing->available() == 0 && fetch->growing->state() == GrowingFile::State::failed) {
+    co_return fetch->error.value_or(MatrixError::unavailable("The media storage is unavailable"));
+  }
+  UniqueFd reader(::fcntl(fetch->fd.get(), F_DUPFD_CLOEXEC, 0));
+  if (!reader.valid()) co_return MatrixError::internal("Could not open the file");
+  co_return OpenBlob{std::move(reader), blob.size, range ? range->first : 0, fetch->growing};
+}
+
+asio::awaitable<void> S3BlobStore::run_fetch(std::shared_ptr<Fetch> fetch) {
+  const BlobId& blob = fetch->blob;
+  Status status = co_await client_.get_object(object_key(blob.sha256), fetch->range, *fetch);
+  if (status && fetch->written != fetch->expected()) {
+    spdlog::error("object of blob {} in {} has {} bytes, {} expected", blob.sha256,
+                  client_.describe(), fetch->written, fetch->expected());
+    status = MatrixError::internal("The media's content is damaged");
+  }
+  if (status && !fetch->range) {
+    if (std::string sha256 = fetch->hash.finish_hex(); sha256 != blob.sha256) {
+      spdlog::error("object of blob {} in {} does not match its name (its SHA-256 is {})",
+                    blob.sha256, client_.describe(), sha256);
+      status = MatrixError::internal("The media's content is damaged");
+    }
+  }
+  if (status) fetch->growing->advance(fetch->written);
+  if (!status) fetch->error = status.error();
+  fetch->growing->finish(status.ok());
+
+  if (!fetch->range) {
+    if (status) {
+      bool synced = co_await run_blocking(blocking_pool_, [fd = fetch->fd.get()] { return ::fsync(fd) == 0; });
+      if (synced && cache_.publish(blob, fetch->path, false)) fetch->path.clear();
+    }
+    std::lock_guard lock(fetches_mutex_);
+    if (auto it = fetches_.find(blob.sha256); it != fetches_.end() && it->second == fetch) fetches_.erase(it);
+  }
+}
+
+std::optional<std::string> S3BlobStore::redirect_url(const BlobId& blob,
+                                                     const RedirectHeaders& headers) const {
+  using Redirect = S3StoreConfig::Redirect;
+  // A blob still waiting in the upload queue is only here.
+  if (config_.redirect == Redirect::off || cache_.pinned(blob.sha256)) return std::nullopt;
+  const std::string key = object_key(blob.sha256);
+  if (config_.redirect == Redirect::presigned) {
+    return client_.presigned_get_url(key, config_.presigned_ttl,
+                                     {headers.content_type, headers.content_disposition});
+  }
+  // Anonymous requests may not ask for response header overrides: the CDN or the bucket
+  // serves the Content-Type stored with the object.
+  return config_.public_base_url + "/" + key;
+}
+
+Status S3BlobStore::check_writable() {
+  if (::access(cache_.root().c_str(), W_OK) != 0) {
+    return MatrixError::unavailable("cache directory not writable: " + cache_.root().string());
+  }
+  return {};
+}
+
+// --- the upload queue (durability: background) ---
+
+Status S3BlobStore::queue_upload(const BlobId& blob, const std::string& content_type) {
+  QueuedBlob entry{blob.sha256, content_type, now_ms()};
+  if (auto status = queue_.add(entry); !status) return status;
+  std::size_t waiting;
+  {
+    std::lock_guard lock(queue_mutex_);
+    pending_.push_back(std::move(entry));
+    waiting = pending_.size();
+  }
+  spdlog::info("store {}: blob {} queued for upload ({} waiting)", name_, blob.sha256, waiting);
+  wake_queue();
+  return {};
+}
+
+void S3BlobStore::wake_queue() {
+  std::lock_guard lock(queue_mutex_);
+  if (queue_timer_) {
+    asio::post(queue_timer_->get_executor(), [this] { queue_timer_->cancel(); });
+  }
+}
+
+void S3BlobStore::start(asio::io_context& context) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    queue_timer_ = std::make_unique<asio::steady_timer>(context);
+  }
+  asio::co_spawn(context, drain_queue(), asio::detached);
+}
+
+void S3BlobStore::stop() {
+  stopping_ = true;
+  wake_queue();
+}
+
+asio::awaitable<void> S3BlobStore::drain_queue() {
+  unsigned failures = 0;
+  while (!stopping_) {
+    std::optional<QueuedBlob> next;
+    {
+      std::lock_guard lock(queue_mutex_);
+      if (!pending_.empty()) next = pending_.front();
+    }
+    std::optional<std::chrono::steady_clock::duration> delay;  // absent: until woken
+    if (next) {
+      UniqueFd fd(::open(cache_.path_of(next->sha256).c_str(), O_RDONLY | O_CLOEXEC));
+      struct stat st {};
+      Status status;
+      if (!fd.valid() || ::fstat(fd.get(), &st) != 0) {
+        spdlog::error("store {}: queued blob {} lost its local copy; it cannot be uploaded",
+                      name_, next->sha256);
+      } else {
+        BlobId blob{next->sha256, static_cast<std::uint64_t>(st.st_size)};
+        status = co_await store_object(fd.get(), blob, next->content_type);
+      }
+      std::size_t waiting;
+      {
+        std::lock_guard lock(queue_mutex_);
+        pending_.pop_front();
+        if (!status) pending_.push_back(*next);  // try the others first, then again
+        waiting = pending_.size();
+      }
+      if (status) {
+        queue_.remove(next->sha256);
+        cache_.unpin(next->sha256);
+        failures = 0;
+        spdlog::info("store {}: queued blob {} uploaded ({} waiting)", name_, next->sha256, waiting);
+        continue;
+      }
+      ++failures;
+      delay = std::min<std::chrono::steady_clock::duration>(kFirstQueueRetry * (1 << std::min(failures, 6U)),
+                                                            kMaxQueueRetry);
+      spdlog::warn("store {}: queued blob {} not uploaded yet ({} waiting); next try in {} s",
+                   name_, next->sha256, waiting,
+                   std::chrono::duration_cast<std::chrono::seconds>(*delay).count());
+    }
+    if (delay) queue_timer_->expires_after(*delay);
+    else queue_timer_->expires_at(asio::steady_timer::time_point::max());
+    boost::system::error_code ignored;
+    co_await queue_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+}
+
+}  // namespace mxcd

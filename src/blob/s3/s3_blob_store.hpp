@@ -1,0 +1,85 @@
+// Blobs as objects in an S3-compatible bucket (<prefix>/<aa>/<bb>/<sha256>), with a local
+// cache in front.
+//
+// Upload: the body is spooled to local disk while it is hashed; then the object is stored
+// (skipped when the bucket already has it) and the spool file becomes the cached copy. With
+// durability: background the spool is made durable locally, queued, and uploaded later.
+// Download: a cached copy is served like a local file. A miss starts one fetch per blob
+// (concurrent requests share it) that fills the cache while the clients already receive the
+// bytes; a range that does not start at 0 is fetched alone and not cached, so seeking in a
+// large video costs only the bytes asked for. A fetched object whose bytes do not match its
+// name is never completed to a client: its last byte is held back until the hash is checked.
+#pragma once
+
+#include "blob/blob_store.hpp"
+#include "blob/cache/blob_cache.hpp"
+#include "blob/s3/upload_queue.hpp"
+#include "s3/s3_client.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+namespace mxcd {
+
+class S3BlobStore final : public BlobStore {
+ public:
+  // Its cache lives in <storage_root>/cache/<name>, its queue in <storage_root>/queue/<name>.
+  // Throws std::runtime_error or std::filesystem::filesystem_error when they cannot be used.
+  S3BlobStore(const StoreConfig& config, const std::filesystem::path& storage_root,
+              boost::asio::thread_pool& blocking_pool);
+  ~S3BlobStore() override;
+
+  // Checks the bucket set-up once. Returns what is wrong when the bucket refuses us (wrong
+  // keys, region, bucket); an unreachable server is only logged: the cache still serves.
+  std::optional<std::string> check_bucket();
+  // Starts uploading queued blobs (durability: background), on the given context.
+  void start(boost::asio::io_context& context);
+
+  std::string_view name() const override { return name_; }
+  Result<std::unique_ptr<BlobWriter>> begin_write(const std::string& content_type) override;
+  boost::asio::awaitable<Result<OpenBlob>> open(const BlobId& blob,
+                                                std::optional<ByteSpan> range) override;
+  std::optional<std::string> redirect_url(const BlobId& blob,
+                                          const RedirectHeaders& headers) const override;
+  Status check_writable() override;
+  void stop() override;
+
+  std::string object_key(const std::string& sha256) const;
+  s3::Client& client() { return client_; }
+
+ private:
+  class Writer;
+  struct Fetch;
+  friend class Writer;
+
+  // Makes sure the bucket holds the blob: HEAD, and PUT from the file when it does not.
+  boost::asio::awaitable<Status> store_object(int fd, const BlobId& blob,
+                                              const std::string& content_type);
+  Status queue_upload(const BlobId& blob, const std::string& content_type);
+  boost::asio::awaitable<void> run_fetch(std::shared_ptr<Fetch> fetch);
+  boost::asio::awaitable<void> drain_queue();
+  void wake_queue();
+
+  std::string name_;
+  const S3StoreConfig& config_;
+  boost::asio::thread_pool& blocking_pool_;
+  s3::Client client_;
+  UploadQueue queue_;
+  BlobCache cache_;  // after queue_: its start-up pins the queued blobs
+  std::atomic<bool> stopping_{false};
+
+  std::mutex fetches_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Fetch>> fetches_;  // whole-blob fills
+
+  std::mutex queue_mutex_;
+  std::deque<QueuedBlob> pending_;  // queue entries not yet uploaded
+  std::unique_ptr<boost::asio::steady_timer> queue_timer_;
+};
+
+}  // namespace mxcd
