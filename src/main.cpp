@@ -1,8 +1,10 @@
-// mxcd's command line: serve, check-config, version.
+// mxcd's command line: serve, check-config, version, s3 queue.
 #include "api/client_media_api.hpp"
 #include "api/operator_api.hpp"
 #include "auth/authenticator.hpp"
 #include "blob/blob_stores.hpp"
+#include "blob/s3/upload_queue.hpp"
+#include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/version.hpp"
 #include "http/access_log.hpp"
@@ -122,6 +124,37 @@ int serve(const Config& config) {
   return 0;
 }
 
+// Reads the queue directories; works while the server runs.
+int print_upload_queues(const Config& config) {
+  for (const auto& store : config.stores) {
+    if (store.type != StoreConfig::Type::s3) continue;
+    const auto queue_dir = config.storage.path / "queue" / store.name;
+    std::size_t count = 0;
+    std::uintmax_t bytes = 0;
+    std::int64_t oldest = 0;
+    if (std::filesystem::exists(queue_dir)) {
+      UploadQueue queue(queue_dir);
+      for (const auto& blob : queue.list()) {
+        std::error_code ec;
+        auto cached = config.storage.path / "cache" / store.name / "blobs" /
+                      blob.sha256.substr(0, 2) / blob.sha256.substr(2, 2) / blob.sha256;
+        auto size = std::filesystem::file_size(cached, ec);
+        bytes += ec ? 0 : size;
+        if (count++ == 0) oldest = blob.queued_ts;
+      }
+    }
+    std::cout << "store " << store.name << " (bucket " << store.s3.bucket << "): " << count
+              << " blob(s), " << bytes << " bytes waiting";
+    if (count > 0) {
+      auto age = std::chrono::milliseconds(now_ms() - oldest);
+      std::cout << ", the oldest for "
+                << std::chrono::duration_cast<std::chrono::seconds>(age).count() << " s";
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -134,6 +167,11 @@ int main(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check-config", "Validate a configuration file and exit");
   check_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
   app.add_subcommand("version", "Print the version");
+  auto* s3_cmd = app.add_subcommand("s3", "S3 store tools");
+  s3_cmd->require_subcommand(1);
+  auto* queue_cmd = s3_cmd->add_subcommand(
+      "queue", "Show the blobs waiting to be uploaded (durability: background)");
+  queue_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
 
   CLI11_PARSE(app, argc, argv);
 
@@ -147,5 +185,6 @@ int main(int argc, char** argv) {
     std::cout << "configuration OK\n";
     return 0;
   }
+  if (queue_cmd->parsed()) return print_upload_queues(*config);
   return serve(*config);
 }

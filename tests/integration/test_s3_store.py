@@ -327,14 +327,21 @@ def test_background_uploads_survive_kill_and_outage(start_mxcd, s3, bucket, prox
     blobs = [os.urandom(30_000 + i) for i in range(5)]
     ids = [server.upload_id(data) for data in blobs]  # acknowledged with the bucket down
     assert all(server.download(i).content == d for i, d in zip(ids, blobs))
+    status = queue_status(server)
+    assert "store bucket (bucket mxcd-test-" in status and ": 5 blob(s)" in status, status
     server.kill()
     proxy.come_back()
     server.start()
     assert wait_until(lambda: len(s3.keys(bucket)) == 5, timeout=30), server.log()
     for data in blobs:
         assert object_bytes(s3, bucket, key_of(data)) == data
-    assert wait_until(lambda: not any((server.storage / "queue" / "bucket").iterdir()))
+    assert wait_until(lambda: ": 0 blob(s), 0 bytes waiting" in queue_status(server)), queue_status(server)
     assert "queued blob" in server.log()
+
+
+def queue_status(server):
+    return subprocess.run([str(server.binary), "s3", "queue", "--config", str(server.config_path)],
+                          capture_output=True, text=True, check=True).stdout
 
 
 # --- memory ---
