@@ -23,9 +23,11 @@ std::string minimal_with(const std::string& sections) {
     std::string_view line = rest.substr(0, end + 1);
     rest.remove_prefix(line.size());
     auto colon = line.find(':');
+    // "\nkey:" built by append: GCC 12 warns (falsely, -Wrestrict) about operator+ here.
+    std::string key = "\n";
+    key.append(line.substr(0, colon + 1));
     bool replaced = colon != std::string_view::npos &&
-                    (sections.rfind(std::string(line.substr(0, colon + 1)), 0) == 0 ||
-                     sections.find("\n" + std::string(line.substr(0, colon + 1))) != std::string::npos);
+                    (sections.rfind(key.substr(1), 0) == 0 || sections.find(key) != std::string::npos);
     if (!replaced) out += line;
   }
   return out + sections + "\n";
