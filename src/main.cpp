@@ -1,4 +1,5 @@
 // mxcd's command line: serve, check-config, version, s3 queue.
+#include "api/admin_api.hpp"
 #include "api/client_media_api.hpp"
 #include "api/operator_api.hpp"
 #include "auth/authenticator.hpp"
@@ -9,6 +10,7 @@
 #include "core/version.hpp"
 #include "http/access_log.hpp"
 #include "http/server.hpp"
+#include "media/blob_collector.hpp"
 #include "media/download.hpp"
 #include "media/media_records.hpp"
 #include "media/pending_uploads.hpp"
@@ -33,6 +35,8 @@ constexpr int kExitConfigError = 2;
 // Threads for blocking work (fsync, SQLite); the network threads never do it themselves.
 constexpr unsigned kBlockingThreads = 4;
 constexpr auto kMaintenanceInterval = std::chrono::seconds(30);
+// Blobs are deleted right after their last record; this paces retries and crash recovery.
+constexpr auto kBlobCollectionInterval = std::chrono::minutes(1);
 
 std::optional<Config> load_or_report(const std::string& path) {
   auto loaded = load_config_file(path);
@@ -82,12 +86,16 @@ int serve(const Config& config) {
   DownloadPipeline downloads(config, *stores, records, waiters);
   api::ClientMediaApi client_api(config, *authenticator, uploads, downloads);
   api::OperatorApi operator_api(records, *stores);
+  BlobCollector collector(*metadata, *stores, blocking_pool);
+  api::AdminApi admin_api(config, *authenticator, records, collector);
   http::Router router;
   client_api.add_routes(router);
   operator_api.add_routes(router);
+  admin_api.add_routes(router);
 
   http::Server server(io_threads, config.http, router, [&] {
     records.stop();
+    collector.stop();
     stores->stop();
     io_threads.release();
   });
@@ -99,6 +107,7 @@ int serve(const Config& config) {
     return 1;
   }
   records.start_maintenance(io_threads.main(), kMaintenanceInterval);
+  collector.start(io_threads.main(), kBlobCollectionInterval);
   stores->start(io_threads.main());
 
   boost::asio::signal_set signals(io_threads.main(), SIGTERM, SIGINT);

@@ -30,9 +30,12 @@ class BlobWriter {
   virtual ~BlobWriter() = default;
   virtual Status append(const void* data, std::size_t size) = 0;
   virtual std::uint64_t size() const = 0;
-  // Makes the blob durable and returns its identity. Writing bytes the store already holds
-  // is not an error: the store keeps one copy.
-  virtual boost::asio::awaitable<Result<BlobId>> commit() = 0;
+  // Ends the bytes and returns the blob's identity; nothing is stored yet. Between finish()
+  // and commit() the caller leases the blob, so that it cannot be deleted meanwhile.
+  virtual BlobId finish() = 0;
+  // Makes the blob durable. Writing bytes the store already holds is not an error: the
+  // store keeps one copy.
+  virtual boost::asio::awaitable<Status> commit() = 0;
 };
 
 // Bytes of a blob in an open file. The file holds the blob from byte `start` on (0 unless
@@ -66,6 +69,10 @@ class BlobStore {
                                                   const RedirectHeaders& /*headers*/) const {
     return std::nullopt;
   }
+  // Removes the blob's bytes, from the store and every local copy. Removing a blob the store
+  // does not hold is not an error. Only called for a blob that no record refers to and no
+  // upload holds a lease on.
+  virtual boost::asio::awaitable<Status> remove(const BlobId& blob) = 0;
   // Whether the store can take writes (for the health check).
   virtual Status check_writable() = 0;
   // Ends background work (fills, queued uploads) so that the server can stop.

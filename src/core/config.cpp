@@ -157,6 +157,11 @@ void require(bool condition, std::string key, std::string message) {
   if (!condition) throw Invalid{std::move(key), std::move(message)};
 }
 
+void require_user_id(const std::string& user_id, const std::string& key) {
+  require(user_id.size() > 1 && user_id.front() == '@' && user_id.find(':') != std::string::npos,
+          key, "must be a Matrix user ID such as @name:server");
+}
+
 // Picks one of the named choices, e.g. "durability: background".
 template <class Enum>
 void choice(Section& section, const std::string& key, Enum& out,
@@ -361,11 +366,16 @@ Config parse(const YAML::Node& root_node) {
     entry.string("token", t.token);
     entry.string("user_id", t.user_id);
     require(t.token.size() >= 8, entry.key_path("token"), "must be at least 8 characters");
-    require(t.user_id.size() > 1 && t.user_id.front() == '@' &&
-                t.user_id.find(':') != std::string::npos,
-            entry.key_path("user_id"), "must be a Matrix user ID such as @name:server");
+    require_user_id(t.user_id, entry.key_path("user_id"));
     entry.reject_unknown_keys();
     c.auth.static_tokens.push_back(std::move(t));
+  }
+  auto admins = auth.list("admin_users");
+  for (std::size_t i = 0; i < admins.size(); ++i) {
+    std::string key = "auth.admin_users[" + std::to_string(i) + "]";
+    require(admins[i].IsScalar(), key, "must be a Matrix user ID");
+    require_user_id(admins[i].Scalar(), key);
+    c.auth.admin_users.push_back(admins[i].Scalar());
   }
   require(!c.auth.homeserver_url.empty() || !c.auth.static_tokens.empty(), "auth.homeserver_url",
           "is required unless static_tokens are configured");

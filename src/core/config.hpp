@@ -86,6 +86,8 @@ struct Config {
     std::filesystem::path homeserver_ca_file;  // extra trusted CAs (PEM) for an https URL
     Duration token_cache_ttl = std::chrono::seconds(60);
     std::vector<StaticToken> static_tokens;
+    // Users allowed to call the admin API (deleting media).
+    std::vector<std::string> admin_users;
   } auth;
 
   struct Storage {

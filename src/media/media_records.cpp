@@ -7,12 +7,24 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 namespace mxcd {
 
 namespace asio = boost::asio;
+
+namespace {
+
+// Longer than storing any one upload takes; a lease outlives its upload only after a crash.
+constexpr std::chrono::milliseconds kLeaseDuration = std::chrono::hours(6);
+// Deleting one blob normally takes milliseconds; an unreachable bucket makes it give up.
+constexpr auto kLeaseRetryInterval = std::chrono::milliseconds(100);
+constexpr auto kLeaseWaitLimit = std::chrono::minutes(2);
+
+}  // namespace
 
 MediaRecords::MediaRecords(MetadataStore& store, asio::thread_pool& blocking_pool,
                            std::size_t cache_capacity)
@@ -24,18 +36,56 @@ asio::awaitable<Result<RecordPtr>> MediaRecords::find(const MediaKey& key) {
 }
 
 asio::awaitable<Result<RecordPtr>> MediaRecords::find_fresh(const MediaKey& key) {
+  const std::uint64_t removals = removals_before_lookup();
   auto found = co_await run_blocking(blocking_pool_, [&] { return store_.find_media(key); });
   if (!found) co_return found.error();
   if (!*found) co_return RecordPtr();
   auto record = std::make_shared<const MediaRecord>(std::move(**found));
-  if (!record->pending()) cache_put(record);
+  // A record removed while it was being read must not come back into the cache.
+  if (!record->pending()) cache_put(record, removals);
   co_return record;
 }
 
-asio::awaitable<Status> MediaRecords::insert(MediaRecord record) {
-  auto status = co_await run_blocking(blocking_pool_, [&] { return store_.insert_media(record); });
+asio::awaitable<Result<std::int64_t>> MediaRecords::lease_blob(const std::string& sha256) {
+  const auto give_up = std::chrono::steady_clock::now() + kLeaseWaitLimit;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (true) {
+    auto lease = co_await run_blocking(blocking_pool_, [&] {
+      return store_.lease_blob(sha256, now_ms() + kLeaseDuration.count());
+    });
+    if (!lease) co_return lease.error();
+    if (*lease) co_return **lease;
+    // The same bytes are being deleted; storing them again must wait until that is over.
+    if (std::chrono::steady_clock::now() >= give_up) {
+      co_return MatrixError::unavailable("The media storage is busy; please try again");
+    }
+    timer.expires_after(kLeaseRetryInterval);
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+}
+
+void MediaRecords::release_lease(std::int64_t lease) {
+  asio::post(blocking_pool_, [this, lease] {
+    if (auto status = store_.release_lease(lease); !status) {
+      spdlog::warn("could not release blob lease {} (it will expire): {}", lease,
+                   status.error().message);
+    }
+  });
+}
+
+asio::awaitable<Status> MediaRecords::insert(MediaRecord record, std::int64_t lease) {
+  auto status =
+      co_await run_blocking(blocking_pool_, [&] { return store_.insert_media(record, lease); });
   if (status) cache_put(std::make_shared<const MediaRecord>(std::move(record)));
   co_return status;
+}
+
+asio::awaitable<Result<bool>> MediaRecords::remove(const MediaKey& key) {
+  auto removed = co_await run_blocking(blocking_pool_,
+                                       [&] { return store_.delete_media(key, now_ms()); });
+  cache_drop(key);
+  co_return removed;
 }
 
 asio::awaitable<Result<MetadataStore::Reservation>> MediaRecords::reserve_pending(
@@ -45,9 +95,10 @@ asio::awaitable<Result<MetadataStore::Reservation>> MediaRecords::reserve_pendin
   });
 }
 
-asio::awaitable<Result<MetadataStore::FillOutcome>> MediaRecords::fill_pending(MediaRecord record) {
+asio::awaitable<Result<MetadataStore::FillOutcome>> MediaRecords::fill_pending(MediaRecord record,
+                                                                             std::int64_t lease) {
   co_return co_await run_blocking(blocking_pool_,
-                                  [&] { return store_.fill_pending(record, now_ms()); });
+                                  [&] { return store_.fill_pending(record, lease, now_ms()); });
 }
 
 asio::awaitable<Status> MediaRecords::ping() {
@@ -103,17 +154,33 @@ void MediaRecords::stop() {
   }
 }
 
-void MediaRecords::cache_put(RecordPtr record) {
+std::uint64_t MediaRecords::removals_before_lookup() {
   std::lock_guard lock(cache_mutex_);
-  if (auto it = cache_index_.find(record->key); it != cache_index_.end()) {
-    lru_.erase(it->second);
-    cache_index_.erase(it);
-  }
+  return removals_;
+}
+
+void MediaRecords::cache_put(RecordPtr record, std::optional<std::uint64_t> removals_seen) {
+  std::lock_guard lock(cache_mutex_);
+  if (removals_seen && *removals_seen != removals_) return;
+  forget_cached(record->key);
   lru_.push_front(std::move(record));
   cache_index_.emplace(lru_.front()->key, lru_.begin());
   if (lru_.size() > cache_capacity_) {
     cache_index_.erase(lru_.back()->key);
     lru_.pop_back();
+  }
+}
+
+void MediaRecords::cache_drop(const MediaKey& key) {
+  std::lock_guard lock(cache_mutex_);
+  ++removals_;
+  forget_cached(key);
+}
+
+void MediaRecords::forget_cached(const MediaKey& key) {
+  if (auto it = cache_index_.find(key); it != cache_index_.end()) {
+    lru_.erase(it->second);
+    cache_index_.erase(it);
   }
 }
 

@@ -29,10 +29,17 @@ class MediaRecords {
   boost::asio::awaitable<Result<RecordPtr>> find(const MediaKey& key);
   // Skips the cache: for records that may be changing (pending uploads).
   boost::asio::awaitable<Result<RecordPtr>> find_fresh(const MediaKey& key);
-  boost::asio::awaitable<Status> insert(MediaRecord record);
+  // Leases a blob about to be stored (see MetadataStore), waiting while it is being deleted.
+  boost::asio::awaitable<Result<std::int64_t>> lease_blob(const std::string& sha256);
+  // Gives up a lease in the background (for an upload that failed).
+  void release_lease(std::int64_t lease);
+  boost::asio::awaitable<Status> insert(MediaRecord record, std::int64_t lease);
   boost::asio::awaitable<Result<MetadataStore::Reservation>> reserve_pending(
       MediaRecord record, unsigned max_pending);
-  boost::asio::awaitable<Result<MetadataStore::FillOutcome>> fill_pending(MediaRecord record);
+  boost::asio::awaitable<Result<MetadataStore::FillOutcome>> fill_pending(MediaRecord record,
+                                                                          std::int64_t lease);
+  // Whether there was such a record.
+  boost::asio::awaitable<Result<bool>> remove(const MediaKey& key);
   boost::asio::awaitable<Status> ping();
 
   // Remembers that a media item was served; written to the database in the next batch.
@@ -45,8 +52,13 @@ class MediaRecords {
   void flush_access_times();
 
  private:
-  void cache_put(RecordPtr record);
+  // removals_seen: the removal count before the record was read; nothing is cached when a
+  // removal happened since.
+  void cache_put(RecordPtr record, std::optional<std::uint64_t> removals_seen = std::nullopt);
   RecordPtr cache_get(const MediaKey& key);
+  void cache_drop(const MediaKey& key);
+  std::uint64_t removals_before_lookup();
+  void forget_cached(const MediaKey& key);  // cache_mutex_ held
 
   MetadataStore& store_;
   boost::asio::thread_pool& blocking_pool_;
@@ -55,6 +67,7 @@ class MediaRecords {
   std::mutex cache_mutex_;
   std::list<RecordPtr> lru_;  // most recently used first
   std::unordered_map<MediaKey, std::list<RecordPtr>::iterator, MediaKeyHash> cache_index_;
+  std::uint64_t removals_ = 0;  // records removed so far
 
   std::mutex access_mutex_;
   std::unordered_map<MediaKey, std::int64_t, MediaKeyHash> access_times_;

@@ -62,8 +62,8 @@ Status UploadPipeline::check_request(const UploadRequest& request) const {
   return {};
 }
 
-asio::awaitable<Result<BlobId>> UploadPipeline::store_body(BlobStore& store,
-                                                           const UploadRequest& request) {
+asio::awaitable<Result<UploadPipeline::StoredBlob>> UploadPipeline::store_body(
+    BlobStore& store, const UploadRequest& request) {
   ByteSource& body = *request.body;
   auto writer = store.begin_write(content_type_of(request));
   if (!writer) co_return writer.error();
@@ -78,7 +78,16 @@ asio::awaitable<Result<BlobId>> UploadPipeline::store_body(BlobStore& store,
     }
     if (auto status = (*writer)->append(buffer.get(), *n); !status) co_return status.error();
   }
-  co_return co_await (*writer)->commit();
+  BlobId blob = (*writer)->finish();
+  // Leased before the store looks for the bytes: a deletion of the same bytes cannot run
+  // between the store finding them and the record referring to them.
+  auto lease = co_await records_.lease_blob(blob.sha256);
+  if (!lease) co_return lease.error();
+  if (auto status = co_await (*writer)->commit(); !status) {
+    records_.release_lease(*lease);
+    co_return status.error();
+  }
+  co_return StoredBlob{std::move(blob), *lease};
 }
 
 MediaRecord UploadPipeline::new_record(const auth::Requester& uploader, MediaKey key,
@@ -96,12 +105,15 @@ asio::awaitable<Result<MediaKey>> UploadPipeline::upload(const auth::Requester& 
                                                          UploadRequest request) {
   if (auto status = check_request(request); !status) co_return status.error();
   BlobStore& store = stores_.write_store(MediaKind::local_media);
-  auto blob = co_await store_body(store, request);
-  if (!blob) co_return blob.error();
+  auto stored = co_await store_body(store, request);
+  if (!stored) co_return stored.error();
   MediaRecord record = new_record(uploader, {config_.server_name, generate_media_id()}, request);
-  record.blob = std::move(*blob);
+  record.blob = stored->blob;
   record.store = std::string(store.name());
-  if (auto status = co_await records_.insert(record); !status) co_return status.error();
+  if (auto status = co_await records_.insert(record, stored->lease); !status) {
+    records_.release_lease(stored->lease);
+    co_return status.error();
+  }
   log_upload(record, uploader);
   co_return record.key;
 }
@@ -153,15 +165,18 @@ asio::awaitable<Status> UploadPipeline::fill(const auth::Requester& uploader, co
   } release{*this, filling_key};
 
   BlobStore& store = stores_.write_store(MediaKind::local_media);
-  auto blob = co_await store_body(store, request);
-  if (!blob) co_return blob.error();
+  auto stored = co_await store_body(store, request);
+  if (!stored) co_return stored.error();
   MediaRecord record = new_record(uploader, key, request);
-  record.blob = std::move(*blob);
+  record.blob = stored->blob;
   record.store = std::string(store.name());
-  auto outcome = co_await records_.fill_pending(record);
-  if (!outcome) co_return outcome.error();
-  // The reservation may have expired, or another instance filled it, while the body streamed.
-  if (*outcome != MetadataStore::FillOutcome::filled) co_return fill_refusal(*outcome);
+  auto outcome = co_await records_.fill_pending(record, stored->lease);
+  if (!outcome || *outcome != MetadataStore::FillOutcome::filled) {
+    records_.release_lease(stored->lease);
+    if (!outcome) co_return outcome.error();
+    // The reservation may have expired, or another instance filled it, while the body streamed.
+    co_return fill_refusal(*outcome);
+  }
   waiters_.announce(key);
   log_upload(record, uploader);
   co_return Status();

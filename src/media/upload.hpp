@@ -43,7 +43,13 @@ class UploadPipeline {
 
  private:
   Status check_request(const UploadRequest& request) const;
-  boost::asio::awaitable<Result<BlobId>> store_body(BlobStore& store, const UploadRequest& request);
+  // A blob stored for a new record, with the lease that keeps it until the record exists.
+  struct StoredBlob {
+    BlobId blob;
+    std::int64_t lease = 0;
+  };
+  boost::asio::awaitable<Result<StoredBlob>> store_body(BlobStore& store,
+                                                        const UploadRequest& request);
   MediaRecord new_record(const auth::Requester& uploader, MediaKey key,
                          const UploadRequest& request) const;
 

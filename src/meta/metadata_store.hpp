@@ -52,8 +52,10 @@ class MetadataStore {
 
   virtual Result<std::optional<MediaRecord>> find_media(const MediaKey& key) = 0;
 
-  // Records a finished upload; its blob row is shared with identical uploads.
-  virtual Status insert_media(const MediaRecord& record) = 0;
+  // Records a finished upload; its blob row is shared with identical uploads. `lease` is
+  // the blob's lease, taken before its bytes were stored, and consumed here: 503 when it
+  // expired meanwhile, because the bytes may then be gone.
+  virtual Status insert_media(const MediaRecord& record, std::int64_t lease) = 0;
 
   // Reserves a media ID for an async upload, unless the uploader already holds
   // max_pending unexpired reservations.
@@ -64,9 +66,45 @@ class MetadataStore {
   virtual Result<Reservation> reserve_pending(const MediaRecord& record, unsigned max_pending,
                                               std::int64_t now) = 0;
 
-  // Gives a reserved media ID its bytes, checking ownership and expiry atomically.
+  // Gives a reserved media ID its bytes, checking ownership and expiry atomically. The
+  // lease is consumed as by insert_media.
   enum class FillOutcome { filled, not_found, forbidden, already_filled };
-  virtual Result<FillOutcome> fill_pending(const MediaRecord& filled, std::int64_t now) = 0;
+  virtual Result<FillOutcome> fill_pending(const MediaRecord& filled, std::int64_t lease,
+                                           std::int64_t now) = 0;
+
+  // Removes a record (finished or pending). When it was the blob's last record, the blob
+  // becomes a candidate for deletion. Returns whether there was such a record.
+  virtual Result<bool> delete_media(const MediaKey& key, std::int64_t now) = 0;
+
+  // --- Blob deletion, safe against a concurrent upload of the same bytes ---
+  // An upload leases its blob before storing the bytes (the store may find them already
+  // there and skip writing) and hands the lease to insert_media. A blob is deleted only
+  // when no record refers to it and no live lease holds it, and it is claimed for deletion
+  // in the same transaction that checks this, so an upload either keeps the blob alive or
+  // waits for its deletion to end and then stores the bytes again.
+
+  // A lease on the blob until expires_ts, or nullopt while the blob is being deleted (ask
+  // again shortly).
+  virtual Result<std::optional<std::int64_t>> lease_blob(const std::string& sha256,
+                                                         std::int64_t expires_ts) = 0;
+  // Gives up a lease that insert_media will not consume (the upload failed).
+  virtual Status release_lease(std::int64_t lease) = 0;
+
+  struct DoomedBlob {
+    BlobId blob;
+    std::string store;
+  };
+  // Claims up to `limit` blobs for deletion: unreferenced and unleased ones, and ones whose
+  // deletion was claimed before reclaim_before_ts and never finished (a crashed instance).
+  // Expired leases are dropped first.
+  virtual Result<std::vector<DoomedBlob>> claim_unreferenced_blobs(std::int64_t now,
+                                                                   std::int64_t reclaim_before_ts,
+                                                                   std::size_t limit) = 0;
+  // The blob's bytes are gone from its store: forget it.
+  virtual Status finish_blob_deletion(const std::string& sha256) = 0;
+  // The store could not remove the bytes: leave the blob for a later claim, and let uploads
+  // lease it again meanwhile.
+  virtual Status abandon_blob_deletion(const std::string& sha256) = 0;
 
   virtual Status record_access(const std::vector<AccessTime>& accesses) = 0;
   // Returns how many expired, never-filled reservations were removed.

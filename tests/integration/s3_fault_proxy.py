@@ -13,15 +13,19 @@ CHUNK = 256 * 1024
 
 
 class Rule:
-    """Matches requests by method and a substring of the target; acts `times` times."""
+    """Matches requests by method and a substring of the target; acts `times` times: hangs,
+    or waits `delay` seconds and then answers the error `status`/`code` or, without a status,
+    forwards the request."""
 
-    def __init__(self, method, target_contains="", times=1, status=None, code=None, hang=False):
+    def __init__(self, method, target_contains="", times=1, status=None, code=None, hang=False,
+                 delay=0):
         self.method = method
         self.target_contains = target_contains
         self.times = times
         self.status = status
         self.code = code
         self.hang = hang
+        self.delay = delay
 
     def matches(self, method, target):
         return self.times > 0 and method == self.method and self.target_contains in target
@@ -95,6 +99,8 @@ class S3FaultProxy:
             return
         body = handler.rfile.read(length) if length else None
         if rule:
+            time.sleep(rule.delay)
+        if rule and rule.status is not None:
             payload = (f"<?xml version=\"1.0\"?><Error><Code>{rule.code}</Code>"
                        f"<Message>injected by the test</Message></Error>").encode()
             handler.send_response(rule.status)

@@ -36,6 +36,9 @@ INVALID = [
      "auth.static_tokens[0].token"),
     ({"auth": {"static_tokens": [{"token": "long-enough-token", "user_id": "nobody"}]}},
      "auth.static_tokens[0].user_id"),
+    ({"auth": {"admin_users": ["admin"]}}, "auth.admin_users[0]"),
+    ({"auth": {"admin_users": [{"user": "@a:b"}]}}, "auth.admin_users[0]"),
+    ({"auth": {"admin_users": "@a:b"}}, "auth.admin_users"),
     ({"server_name": ""}, "server_name"),
     ({"storage": "not a mapping"}, "storage"),
 ]

@@ -17,6 +17,7 @@ import s3_service
 from harness import (ALICE, AUTHENTICATED, SERVER_NAME, STORE, Mxcd, assert_error, merge,
                      sha256, wait_until)
 from s3_fault_proxy import Rule, S3FaultProxy
+from test_delete import ADMIN_CONFIG, delete_ok
 from test_memory import download_gib, upload_gib
 
 MIB = 1024 * 1024
@@ -58,6 +59,11 @@ def object_bytes(s3, bucket, key, **kw):
 
 def drop_cache(server):
     shutil.rmtree(server.storage / "cache", ignore_errors=True)
+
+
+def cached_path(server, data):
+    digest = sha256(data)
+    return server.storage / "cache" / "bucket" / "blobs" / digest[:2] / digest[2:4] / digest
 
 
 def upload_cold(server, data):
@@ -157,9 +163,7 @@ def test_cold_download_fills_the_cache_once_for_concurrent_clients(start_mxcd, s
         bodies = list(pool.map(lambda _: server.download(media_id).content, range(10)))
     assert all(body == data for body in bodies)
     assert proxy.count("GET", key_of(data)) == 1
-    digest = sha256(data)
-    cached = server.storage / "cache" / "bucket" / "blobs" / digest[:2] / digest[2:4] / digest
-    assert wait_until(cached.exists)
+    assert wait_until(cached_path(server, data).exists)
     # Served from the cache from now on, even with the bucket gone.
     proxy.go_down()
     assert server.download(media_id).content == data
@@ -342,6 +346,70 @@ def test_background_uploads_survive_kill_and_outage(start_mxcd, s3, bucket, prox
 def queue_status(server):
     return subprocess.run([str(server.binary), "s3", "queue", "--config", str(server.config_path)],
                           capture_output=True, text=True, check=True).stdout
+
+
+# --- deletion ---
+
+def test_deleted_media_leaves_the_bucket_and_the_cache(start_mxcd, s3, bucket, proxy):
+    server = start_mxcd(merge(s3_config(s3, bucket, proxy.url), ADMIN_CONFIG))
+    data = os.urandom(100_000)
+    media_id = server.upload_id(data)
+    assert cached_path(server, data).exists()
+    delete_ok(server, media_id)
+    assert wait_until(lambda: s3.keys(bucket) == [], timeout=30), server.log()
+    assert not cached_path(server, data).exists()
+    assert proxy.count("DELETE", key_of(data)) == 1
+
+
+def test_deletion_waits_for_an_unreachable_bucket(start_mxcd, s3, bucket, proxy):
+    server = start_mxcd(merge(s3_config(s3, bucket, proxy.url, max_attempts=1), ADMIN_CONFIG))
+    data = os.urandom(10_000)
+    media_id = server.upload_id(data)
+    proxy.go_down()
+    delete_ok(server, media_id)
+    assert server.wait_for_log(f"could not delete blob {sha256(data)}", timeout=10)
+    assert s3.keys(bucket) == [key_of(data)]
+    proxy.come_back()
+    # Any later deletion starts a round, which retries the one that failed.
+    delete_ok(server, server.upload_id(b"another"))
+    assert wait_until(lambda: s3.keys(bucket) == [], timeout=30), server.log()
+
+
+def test_bytes_uploaded_while_being_deleted_are_stored_again(start_mxcd, s3, bucket, proxy):
+    server = start_mxcd(merge(s3_config(s3, bucket, proxy.url), ADMIN_CONFIG))
+    data = os.urandom(30_000)
+    media_id = server.upload_id(data)
+    proxy.add(Rule("DELETE", key_of(data), delay=2))
+    delete_ok(server, media_id)
+    assert wait_until(lambda: proxy.count("DELETE", key_of(data)) == 1)
+    # The object still exists while its deletion is held up: the upload must not count on it.
+    again = server.upload_id(data)
+    assert server.wait_for_log(f"deleted blob {sha256(data)}")
+    assert s3.keys(bucket) == [key_of(data)]
+    server.stop()
+    drop_cache(server)
+    server.start()
+    assert server.download(again).content == data
+
+
+def test_media_deleted_before_its_background_upload_never_reaches_the_bucket(start_mxcd, s3,
+                                                                             bucket, proxy):
+    server = start_mxcd(merge(s3_config(s3, bucket, proxy.url, durability="background",
+                                        max_attempts=1), ADMIN_CONFIG))
+    proxy.add(Rule("PUT", times=1000, status=500, code="InternalError"))
+    data = os.urandom(40_000)
+    media_id = server.upload_id(data)
+    assert server.wait_for_log("not uploaded yet")  # the queue waits 2 s before trying again
+    delete_ok(server, media_id)
+    assert server.wait_for_log(f"deleted blob {sha256(data)}", timeout=10), server.log()
+    assert not cached_path(server, data).exists()
+    proxy.rules.clear()
+    other = os.urandom(1000)
+    server.upload_id(other)
+    assert wait_until(lambda: s3.keys(bucket) == [key_of(other)], timeout=30), server.log()
+    server.restart()  # the persistent queue forgot the deleted blob too
+    assert wait_until(lambda: ": 0 blob(s), 0 bytes waiting" in queue_status(server))
+    assert s3.keys(bucket) == [key_of(other)]
 
 
 # --- memory ---

@@ -64,8 +64,13 @@ class FsBlobWriter final : public BlobWriter {
 
   std::uint64_t size() const override { return size_; }
 
-  boost::asio::awaitable<Result<BlobId>> commit() override {
-    BlobId id{hash_.finish_hex(), size_};
+  BlobId finish() override {
+    id_ = BlobId{hash_.finish_hex(), size_};
+    return id_;
+  }
+
+  boost::asio::awaitable<Status> commit() override {
+    const BlobId& id = id_;
     fs::path final_path = store_.blob_path(id.sha256);
     auto error = co_await run_blocking(pool_, [&]() -> std::string {
       struct stat existing {};
@@ -90,7 +95,7 @@ class FsBlobWriter final : public BlobWriter {
     std::error_code ignored;
     fs::remove(tmp_path_, ignored);  // still there when the blob already existed
     committed_ = true;
-    co_return id;
+    co_return Status();
   }
 
  private:
@@ -100,6 +105,7 @@ class FsBlobWriter final : public BlobWriter {
   boost::asio::thread_pool& pool_;
   Sha256 hash_;
   std::uint64_t size_ = 0;
+  BlobId id_;
   bool committed_ = false;
 };
 
@@ -157,6 +163,22 @@ boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
     co_return MatrixError::internal("The media's content is damaged");
   }
   co_return OpenBlob{std::move(fd), blob.size, 0, nullptr};
+}
+
+boost::asio::awaitable<Status> FsBlobStore::remove(const BlobId& blob) {
+  if (!is_sha256_hex(blob.sha256)) co_return MatrixError::internal("Invalid blob name");
+  fs::path path = blob_path(blob.sha256);
+  auto error = co_await run_blocking(blocking_pool_, [&]() -> std::string {
+    if (::unlink(path.c_str()) != 0) return errno == ENOENT ? "" : errno_text("unlink");
+    // Like a write, a removal is done only once the directory entry is durable.
+    if (!fsync_directory(path.parent_path())) return errno_text("fsync directory");
+    return {};
+  });
+  if (!error.empty()) {
+    spdlog::error("removing blob {} failed: {}", blob.sha256, error);
+    co_return MatrixError::internal("Could not remove the file");
+  }
+  co_return Status();
 }
 
 Status FsBlobStore::check_writable() {

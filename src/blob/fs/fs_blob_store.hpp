@@ -22,6 +22,7 @@ class FsBlobStore final : public BlobStore {
   // Always opens the whole file: a range costs nothing extra locally.
   boost::asio::awaitable<Result<OpenBlob>> open(const BlobId& blob,
                                                 std::optional<ByteSpan> range) override;
+  boost::asio::awaitable<Status> remove(const BlobId& blob) override;
   Status check_writable() override;
 
   std::filesystem::path blob_path(const std::string& sha256) const;

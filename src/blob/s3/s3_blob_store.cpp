@@ -70,8 +70,12 @@ class S3BlobStore::Writer final : public BlobWriter {
 
   std::uint64_t size() const override { return size_; }
 
-  asio::awaitable<Result<BlobId>> commit() override {
-    BlobId blob{hash_.finish_hex(), size_};
+  BlobId finish() override {
+    blob_ = BlobId{hash_.finish_hex(), size_};
+    return blob_;
+  }
+
+  asio::awaitable<Status> commit() override {
     if (store_.config_.durability == S3StoreConfig::Durability::background) {
       // Acknowledged once on local disk: the bytes and the queue entry must survive a crash.
       bool synced = co_await run_blocking(store_.blocking_pool_,
@@ -80,16 +84,15 @@ class S3BlobStore::Writer final : public BlobWriter {
         spdlog::error("fsync of {} failed: {}", path_.string(), std::strerror(errno));
         co_return MatrixError::internal("Could not store the file");
       }
-      if (auto status = store_.cache_.publish(blob, path_, true); !status) co_return status.error();
+      if (auto status = store_.cache_.publish(blob_, path_, true); !status) co_return status;
       path_.clear();
-      if (auto status = store_.queue_upload(blob, content_type_); !status) co_return status.error();
-      co_return blob;
+      co_return store_.queue_upload(blob_, content_type_);
     }
-    auto stored = co_await store_.store_object(fd_.get(), blob, content_type_);
-    if (!stored) co_return stored.error();
+    auto stored = co_await store_.store_object(fd_.get(), blob_, content_type_);
+    if (!stored) co_return stored;
     // The fresh upload is the likeliest next download: keep it as the cached copy.
-    if (store_.cache_.publish(blob, path_, false)) path_.clear();
-    co_return blob;
+    if (store_.cache_.publish(blob_, path_, false)) path_.clear();
+    co_return Status();
   }
 
  private:
@@ -99,6 +102,7 @@ class S3BlobStore::Writer final : public BlobWriter {
   std::string content_type_;
   Sha256 hash_;
   std::uint64_t size_ = 0;
+  BlobId blob_;
 };
 
 // --- download ---
@@ -276,12 +280,17 @@ asio::awaitable<void> S3BlobStore::run_fetch(std::shared_ptr<Fetch> fetch) {
   fetch->growing->finish(status.ok());
 
   if (!fetch->range) {
+    bool synced = false;
     if (status) {
-      bool synced = co_await run_blocking(blocking_pool_, [fd = fetch->fd.get()] { return ::fsync(fd) == 0; });
+      synced = co_await run_blocking(blocking_pool_, [fd = fetch->fd.get()] { return ::fsync(fd) == 0; });
+    }
+    // Published under the lock, and only while still registered: remove() unregisters the
+    // fetch of a blob it deletes, so deleted bytes never come back into the cache.
+    std::lock_guard lock(fetches_mutex_);
+    if (auto it = fetches_.find(blob.sha256); it != fetches_.end() && it->second == fetch) {
+      fetches_.erase(it);
       if (synced && cache_.publish(blob, fetch->path, false)) fetch->path.clear();
     }
-    std::lock_guard lock(fetches_mutex_);
-    if (auto it = fetches_.find(blob.sha256); it != fetches_.end() && it->second == fetch) fetches_.erase(it);
   }
 }
 
@@ -298,6 +307,22 @@ std::optional<std::string> S3BlobStore::redirect_url(const BlobId& blob,
   // Anonymous requests may not ask for response header overrides: the CDN or the bucket
   // serves the Content-Type stored with the object.
   return config_.public_base_url + "/" + key;
+}
+
+asio::awaitable<Status> S3BlobStore::remove(const BlobId& blob) {
+  {
+    std::lock_guard lock(queue_mutex_);
+    // Deleting the object now would race the upload's PUT; the next attempt finds it done.
+    if (uploading_ == blob.sha256) co_return MatrixError::unavailable("The blob is being uploaded");
+    std::erase_if(pending_, [&](const QueuedBlob& q) { return q.sha256 == blob.sha256; });
+  }
+  queue_.remove(blob.sha256);
+  {
+    std::lock_guard lock(fetches_mutex_);
+    fetches_.erase(blob.sha256);  // a fill under way is served to its readers, not cached
+    cache_.remove(blob.sha256);
+  }
+  co_return co_await client_.delete_object(object_key(blob.sha256));
 }
 
 Status S3BlobStore::check_writable() {
@@ -349,7 +374,10 @@ asio::awaitable<void> S3BlobStore::drain_queue() {
     std::optional<QueuedBlob> next;
     {
       std::lock_guard lock(queue_mutex_);
-      if (!pending_.empty()) next = pending_.front();
+      if (!pending_.empty()) {
+        next = pending_.front();
+        uploading_ = next->sha256;
+      }
     }
     std::optional<std::chrono::steady_clock::duration> delay;  // absent: until woken
     if (next) {
@@ -366,7 +394,8 @@ asio::awaitable<void> S3BlobStore::drain_queue() {
       std::size_t waiting;
       {
         std::lock_guard lock(queue_mutex_);
-        pending_.pop_front();
+        uploading_.clear();
+        std::erase_if(pending_, [&](const QueuedBlob& q) { return q.sha256 == next->sha256; });
         if (!status) pending_.push_back(*next);  // try the others first, then again
         waiting = pending_.size();
       }

@@ -47,6 +47,8 @@ class S3BlobStore final : public BlobStore {
                                                 std::optional<ByteSpan> range) override;
   std::optional<std::string> redirect_url(const BlobId& blob,
                                           const RedirectHeaders& headers) const override;
+  // Also drops the blob's queued upload, unless that upload is under way (then 503: retry).
+  boost::asio::awaitable<Status> remove(const BlobId& blob) override;
   Status check_writable() override;
   void stop() override;
 
@@ -79,6 +81,7 @@ class S3BlobStore final : public BlobStore {
 
   std::mutex queue_mutex_;
   std::deque<QueuedBlob> pending_;  // queue entries not yet uploaded
+  std::string uploading_;           // the entry being uploaded, if any
   std::unique_ptr<boost::asio::steady_timer> queue_timer_;
 };
 

@@ -38,6 +38,19 @@ constexpr const char* kMigrations[] = {
     CREATE INDEX media_pending_by_uploader ON media (uploader, pending_expires_ts)
       WHERE sha256 IS NULL;
     )sql",
+    // 2: deleting blobs whose last record is gone (see MetadataStore: leases).
+    R"sql(
+    ALTER TABLE blobs ADD COLUMN unreferenced_since_ts INTEGER;  -- NULL while a record refers to it
+    ALTER TABLE blobs ADD COLUMN deleting_since_ts INTEGER;      -- set while its bytes are removed
+    CREATE INDEX blobs_unreferenced ON blobs (unreferenced_since_ts)
+      WHERE unreferenced_since_ts IS NOT NULL;
+    CREATE TABLE blob_leases (
+      id         INTEGER PRIMARY KEY,
+      sha256     TEXT NOT NULL,
+      expires_ts INTEGER NOT NULL
+    );
+    CREATE INDEX blob_leases_by_blob ON blob_leases (sha256);
+    )sql",
 };
 
 struct SqliteError : std::runtime_error {
@@ -157,6 +170,7 @@ class SqliteConnection {
   }
 
   int changes() const { return sqlite3_changes(db_); }
+  std::int64_t last_insert_rowid() const { return sqlite3_last_insert_rowid(db_); }
 
  private:
   sqlite3* db_ = nullptr;
@@ -203,12 +217,21 @@ auto guarded(const char* operation, F&& f) -> Result<decltype(f())> {
   }
 }
 
-void insert_blob(SqliteConnection& c, const BlobId& blob, const std::string& store,
-                 std::int64_t now) {
+// Records the blob for a new record, consuming the upload's lease. False when the lease is
+// gone (it expired and a deletion may have taken the bytes).
+bool insert_blob(SqliteConnection& c, const BlobId& blob, const std::string& store,
+                 std::int64_t lease, std::int64_t now) {
+  c.statement("DELETE FROM blob_leases WHERE id = ?").bind(lease).run();
+  if (c.changes() == 0) return false;
   c.statement("INSERT INTO blobs (sha256, size, store, created_ts) VALUES (?, ?, ?, ?) "
-              "ON CONFLICT (sha256) DO NOTHING")
+              "ON CONFLICT (sha256) DO UPDATE SET unreferenced_since_ts = NULL")
       .bind(blob.sha256, static_cast<std::int64_t>(blob.size), store, now)
       .run();
+  return true;
+}
+
+MatrixError lease_lost() {
+  return MatrixError::unavailable("Storing the upload took too long; please try again");
 }
 
 }  // namespace
@@ -273,11 +296,11 @@ Result<std::optional<MediaRecord>> SqliteMetadataStore::find_media(const MediaKe
   });
 }
 
-Status SqliteMetadataStore::insert_media(const MediaRecord& r) {
+Status SqliteMetadataStore::insert_media(const MediaRecord& r, std::int64_t lease) {
   std::lock_guard lock(writer_mutex_);
-  return guarded("insert_media", [&] {
+  auto inserted = guarded("insert_media", [&] {
     Transaction tx(*writer_);
-    insert_blob(*writer_, *r.blob, r.store, r.created_ts);
+    if (!insert_blob(*writer_, *r.blob, r.store, lease, r.created_ts)) return false;
     writer_
         ->statement("INSERT INTO media (server_name, media_id, sha256, content_type, "
                     "upload_name, uploader, created_ts, quarantined) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
@@ -285,7 +308,11 @@ Status SqliteMetadataStore::insert_media(const MediaRecord& r) {
               r.uploader, r.created_ts, r.quarantined)
         .run();
     tx.commit();
+    return true;
   });
+  if (!inserted) return inserted.error();
+  if (!*inserted) return lease_lost();
+  return {};
 }
 
 Result<MetadataStore::Reservation> SqliteMetadataStore::reserve_pending(const MediaRecord& r,
@@ -315,9 +342,10 @@ Result<MetadataStore::Reservation> SqliteMetadataStore::reserve_pending(const Me
 }
 
 Result<MetadataStore::FillOutcome> SqliteMetadataStore::fill_pending(const MediaRecord& r,
+                                                                     std::int64_t lease,
                                                                      std::int64_t now) {
   std::lock_guard lock(writer_mutex_);
-  return guarded("fill_pending", [&]() -> FillOutcome {
+  auto outcome = guarded("fill_pending", [&]() -> std::optional<FillOutcome> {
     Transaction tx(*writer_);
     auto& q = writer_->statement(
         "SELECT sha256, uploader, pending_expires_ts FROM media "
@@ -331,7 +359,7 @@ Result<MetadataStore::FillOutcome> SqliteMetadataStore::fill_pending(const Media
     if (filled) return uploader == r.uploader ? FillOutcome::already_filled : FillOutcome::forbidden;
     if (!expires || *expires <= now) return FillOutcome::not_found;
     if (uploader != r.uploader) return FillOutcome::forbidden;
-    insert_blob(*writer_, *r.blob, r.store, now);
+    if (!insert_blob(*writer_, *r.blob, r.store, lease, now)) return std::nullopt;
     writer_
         ->statement("UPDATE media SET sha256 = ?, content_type = ?, upload_name = ?, "
                     "pending_expires_ts = NULL WHERE server_name = ? AND media_id = ?")
@@ -339,6 +367,101 @@ Result<MetadataStore::FillOutcome> SqliteMetadataStore::fill_pending(const Media
         .run();
     tx.commit();
     return FillOutcome::filled;
+  });
+  if (!outcome) return outcome.error();
+  if (!*outcome) return lease_lost();
+  return **outcome;
+}
+
+Result<bool> SqliteMetadataStore::delete_media(const MediaKey& key, std::int64_t now) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("delete_media", [&] {
+    Transaction tx(*writer_);
+    auto& q = writer_->statement("SELECT sha256 FROM media WHERE server_name = ? AND media_id = ?");
+    q.bind(key.server_name, key.media_id);
+    if (!q.step()) return false;
+    std::optional<std::string> sha256 = q.optional_text(0);
+    q.reset();
+    writer_->statement("DELETE FROM media WHERE server_name = ? AND media_id = ?")
+        .bind(key.server_name, key.media_id)
+        .run();
+    if (sha256) {
+      writer_
+          ->statement("UPDATE blobs SET unreferenced_since_ts = ? WHERE sha256 = ? AND "
+                      "NOT EXISTS (SELECT 1 FROM media WHERE media.sha256 = blobs.sha256)")
+          .bind(now, *sha256)
+          .run();
+    }
+    tx.commit();
+    return true;
+  });
+}
+
+Result<std::optional<std::int64_t>> SqliteMetadataStore::lease_blob(const std::string& sha256,
+                                                                    std::int64_t expires_ts) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("lease_blob", [&]() -> std::optional<std::int64_t> {
+    Transaction tx(*writer_);
+    auto& q = writer_->statement("SELECT deleting_since_ts FROM blobs WHERE sha256 = ?");
+    q.bind(sha256);
+    bool deleting = q.step() && !q.is_null(0);
+    q.reset();
+    if (deleting) return std::nullopt;
+    writer_->statement("INSERT INTO blob_leases (sha256, expires_ts) VALUES (?, ?)")
+        .bind(sha256, expires_ts)
+        .run();
+    std::int64_t lease = writer_->last_insert_rowid();
+    tx.commit();
+    return lease;
+  });
+}
+
+Status SqliteMetadataStore::release_lease(std::int64_t lease) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("release_lease", [&] {
+    writer_->statement("DELETE FROM blob_leases WHERE id = ?").bind(lease).run();
+  });
+}
+
+Result<std::vector<MetadataStore::DoomedBlob>> SqliteMetadataStore::claim_unreferenced_blobs(
+    std::int64_t now, std::int64_t reclaim_before_ts, std::size_t limit) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("claim_unreferenced_blobs", [&] {
+    Transaction tx(*writer_);
+    writer_->statement("DELETE FROM blob_leases WHERE expires_ts <= ?").bind(now).run();
+    auto& q = writer_->statement(
+        "SELECT sha256, size, store FROM blobs b WHERE "
+        "(b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL "
+        " AND NOT EXISTS (SELECT 1 FROM blob_leases l WHERE l.sha256 = b.sha256) "
+        " AND NOT EXISTS (SELECT 1 FROM media m WHERE m.sha256 = b.sha256)) "
+        "OR b.deleting_since_ts < ? LIMIT ?");
+    q.bind(reclaim_before_ts, static_cast<std::int64_t>(limit));
+    std::vector<DoomedBlob> doomed;
+    while (q.step()) {
+      doomed.push_back({{q.text(0), static_cast<std::uint64_t>(q.integer(1))}, q.text(2)});
+    }
+    auto& claim = writer_->statement("UPDATE blobs SET deleting_since_ts = ? WHERE sha256 = ?");
+    for (const auto& d : doomed) claim.bind(now, d.blob.sha256).run();
+    tx.commit();
+    return doomed;
+  });
+}
+
+Status SqliteMetadataStore::finish_blob_deletion(const std::string& sha256) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("finish_blob_deletion", [&] {
+    writer_->statement("DELETE FROM blobs WHERE sha256 = ? AND deleting_since_ts IS NOT NULL")
+        .bind(sha256)
+        .run();
+  });
+}
+
+Status SqliteMetadataStore::abandon_blob_deletion(const std::string& sha256) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("abandon_blob_deletion", [&] {
+    writer_->statement("UPDATE blobs SET deleting_since_ts = NULL WHERE sha256 = ?")
+        .bind(sha256)
+        .run();
   });
 }
 

@@ -23,10 +23,20 @@ class SqliteMetadataStore final : public MetadataStore {
   ~SqliteMetadataStore() override;
 
   Result<std::optional<MediaRecord>> find_media(const MediaKey& key) override;
-  Status insert_media(const MediaRecord& record) override;
+  Status insert_media(const MediaRecord& record, std::int64_t lease) override;
   Result<Reservation> reserve_pending(const MediaRecord& record, unsigned max_pending,
                                       std::int64_t now) override;
-  Result<FillOutcome> fill_pending(const MediaRecord& filled, std::int64_t now) override;
+  Result<FillOutcome> fill_pending(const MediaRecord& filled, std::int64_t lease,
+                                   std::int64_t now) override;
+  Result<bool> delete_media(const MediaKey& key, std::int64_t now) override;
+  Result<std::optional<std::int64_t>> lease_blob(const std::string& sha256,
+                                                 std::int64_t expires_ts) override;
+  Status release_lease(std::int64_t lease) override;
+  Result<std::vector<DoomedBlob>> claim_unreferenced_blobs(std::int64_t now,
+                                                           std::int64_t reclaim_before_ts,
+                                                           std::size_t limit) override;
+  Status finish_blob_deletion(const std::string& sha256) override;
+  Status abandon_blob_deletion(const std::string& sha256) override;
   Status record_access(const std::vector<AccessTime>& accesses) override;
   Result<int> delete_expired_pending(std::int64_t now) override;
   Status ping() override;
