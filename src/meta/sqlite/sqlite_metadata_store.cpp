@@ -180,6 +180,22 @@ class SqliteConnection {
 namespace {
 
 // BEGIN IMMEDIATE takes the write lock up front, so read-then-write sequences cannot race.
+// For writes that need not survive a crash, such as blob leases: whoever holds a lease dies
+// with the process. Their commits skip the fsync; the next durable commit syncs them anyway.
+class NotDurable {
+ public:
+  explicit NotDurable(SqliteConnection& c) : c_(c) { c_.exec("PRAGMA synchronous = NORMAL"); }
+  ~NotDurable() {
+    try {
+      c_.exec("PRAGMA synchronous = FULL");
+    } catch (const SqliteError&) {
+    }
+  }
+
+ private:
+  SqliteConnection& c_;
+};
+
 class Transaction {
  public:
   explicit Transaction(SqliteConnection& c) : c_(c) { c_.exec("BEGIN IMMEDIATE"); }
@@ -401,6 +417,7 @@ Result<std::optional<std::int64_t>> SqliteMetadataStore::lease_blob(const std::s
                                                                     std::int64_t expires_ts) {
   std::lock_guard lock(writer_mutex_);
   return guarded("lease_blob", [&]() -> std::optional<std::int64_t> {
+    NotDurable not_durable(*writer_);
     Transaction tx(*writer_);
     auto& q = writer_->statement("SELECT deleting_since_ts FROM blobs WHERE sha256 = ?");
     q.bind(sha256);
@@ -419,6 +436,7 @@ Result<std::optional<std::int64_t>> SqliteMetadataStore::lease_blob(const std::s
 Status SqliteMetadataStore::release_lease(std::int64_t lease) {
   std::lock_guard lock(writer_mutex_);
   return guarded("release_lease", [&] {
+    NotDurable not_durable(*writer_);
     writer_->statement("DELETE FROM blob_leases WHERE id = ?").bind(lease).run();
   });
 }
