@@ -8,12 +8,8 @@
 Every figure is the median of alternating rounds; ratios matter, absolute figures depend on
 the machine's load. Usage: bench/s3.py [rounds, default 3]"""
 
-import json
 import os
-import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -21,29 +17,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import requests
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import TOKEN, Mxcd, curl_seconds, free_port, wrk  # noqa: E402
 import s3_service  # noqa: E402  (the RGW the tests use)
 
 MIB = 1024 * 1024
-TOKEN = "bench-token-0123456789"
 SMALL = 32 * 1024
 SMALL_COUNT = 100
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def curl_seconds(args):
-    out = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code} %{time_total}"] + args,
-                         capture_output=True, text=True, check=True).stdout.split()
-    assert out[0] in ("200", "206"), f"curl {args}: HTTP {out[0]}"
-    return float(out[1])
 
 
 class Direct:
@@ -60,86 +40,11 @@ class Direct:
         return curl_seconds(self.auth + [f"{self.base}/{key}"])
 
 
-class Mxcd:
-    def __init__(self, work, s3, bucket, durability="sync"):
-        self.work = work
-        work.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.config = work / "mxcd.yaml"
-        self.config.write_text(json.dumps({
-            "server_name": "bench.local",
-            "listen": {"address": "127.0.0.1", "port": self.port},
-            "http": {"threads": 2},
-            "auth": {"static_tokens": [{"token": TOKEN, "user_id": "@bench:bench.local"}]},
-            "storage": {"path": str(work / "media")},
-            "database": {"sqlite": {"path": str(work / "mxcd.sqlite3")}},
-            "stores": [s3.store_config(bucket, durability=durability)],
-            "media": {"max_upload_size": "1GiB", "legacy_download_freeze": "off",
-                      "write_store": {"local_media": "bucket"}},
-            "log": {"level": "warn"},
-        }))
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen([str(REPO / "build/release/mxcd"), "serve", "--config", str(self.config)],
-                                     stderr=open(self.work / "mxcd.log", "ab"))
-        for _ in range(200):
-            try:
-                if requests.get(self.url + "/_mxcd/health", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("mxcd did not start")
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(60)
-
-    def restart_cold(self):
-        self.stop()
-        shutil.rmtree(self.work / "media" / "cache", ignore_errors=True)
-        self.start()
-
-    def put(self, path):
-        """Returns (seconds, media ID)."""
-        out = subprocess.run(["curl", "-sS", "-w", "\n%{time_total}", "-X", "POST", "-T", str(path),
-                              "-H", f"Authorization: Bearer {TOKEN}",
-                              "-H", "Content-Type: application/octet-stream",
-                              f"{self.url}/_matrix/media/v3/upload"],
-                             capture_output=True, text=True, check=True).stdout
-        body, seconds = out.rsplit("\n", 1)
-        return float(seconds), json.loads(body)["content_uri"].rsplit("/", 1)[1]
-
-    def wait_until_queue_drained(self):
-        """With durability: background, until every acknowledged upload is in the bucket, so
-        that the background upload does not slow down the next measurement."""
-        command = [str(REPO / "build/release/mxcd"), "s3", "queue", "--config", str(self.config)]
-        while ": 0 blob(s)" not in subprocess.run(command, capture_output=True, text=True,
-                                                  check=True).stdout:
-            time.sleep(0.1)
-
-    def download_url(self, media_id):
-        return f"{self.url}/_matrix/client/v1/media/download/bench.local/{media_id}"
-
-    def get(self, media_id):
-        return curl_seconds(["-H", f"Authorization: Bearer {TOKEN}", self.download_url(media_id)])
-
-
 def distinct_file(path, size, n):
     """size random bytes, different for every n, so that no upload is deduplicated."""
     with open(path, "wb") as f:
         f.write(n.to_bytes(8, "little") + os.urandom(size - 8))
     return path
-
-
-def wrk(url, headers=(), seconds=5):
-    args = ["wrk", "-t2", "-c64", f"-d{seconds}s"]
-    for h in headers:
-        args += ["-H", h]
-    out = subprocess.run(args + [url], capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
 
 
 def nginx(work, root):
@@ -171,10 +76,10 @@ def main():
     s3 = s3_service.service()
     bucket = s3.new_bucket()
     direct = Direct(s3, bucket)
-    server = Mxcd(work, s3, bucket)
+    server = Mxcd(work, s3.store_config(bucket))
     server.start()
     # Acknowledges uploads once they are on local disk and stores them in the bucket after.
-    background = Mxcd(work / "background", s3, s3.new_bucket(), durability="background")
+    background = Mxcd(work / "background", s3.store_config(s3.new_bucket(), durability="background"))
     background.start()
     results = {k: [] for k in ("up_mxcd", "up_background", "up_direct", "down_mxcd", "down_direct",
                                "small_up_mxcd", "small_up_direct", "small_down_mxcd",

@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config
   # libraries (see DESIGN.md: decided dependencies)
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
-  libssl-dev libsqlite3-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
+  libssl-dev libsqlite3-dev libpq-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libcli11-dev
   libpugixml-dev
   # unit tests and benchmarks
   libgtest-dev libbenchmark-dev
@@ -16,6 +16,8 @@ packages=(
   curl nginx-light wrk python3 python3-pytest python3-requests openssl
   # the S3 test server (tests/services/s3-server.sh: Ceph RGW) and a reference S3 client
   radosgw ceph-mon ceph-osd uuid-runtime python3-boto3
+  # the PostgreSQL test server (tests/services/postgres-server.sh) and a client for the tests
+  postgresql-15 python3-psycopg2
 )
 
 missing=()

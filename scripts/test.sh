@@ -3,8 +3,10 @@
 # and the release build, then runs the whole test suite:
 #   unit tests (GoogleTest, sanitizer build) and integration tests (pytest driving the real
 #   binary over HTTP; the sanitizer build, except the memory-growth checks, which measure the
-#   release build because the sanitizers inflate RSS), once on the local store and once on
-#   an S3 store; the S3 tests start their own Ceph RGW (tests/services/s3-server.sh).
+#   release build because the sanitizers inflate RSS), three times: on the local store with
+#   SQLite, on the local store with PostgreSQL, and on an S3 store with PostgreSQL; the tests
+#   start their own PostgreSQL 15 (tests/services/postgres-server.sh) and Ceph RGW
+#   (tests/services/s3-server.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -23,8 +25,16 @@ export MXCD_RELEASE_BINARY=$PWD/build/release/mxcd
 # Debian's interpreter and pytest, whatever python3 comes first on PATH.
 /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider "$@"
 
-echo "== integration tests again, every instance on an S3 store (Ceph RGW)"
-# Configuration parsing and the 1 GiB memory checks do not depend on the store (the S3 store
-# has its own memory check in test_s3_store.py).
-MXCD_TEST_STORE=s3 /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider \
-  --ignore=tests/integration/test_config.py --ignore=tests/integration/test_memory.py "$@"
+# Configuration parsing and the 1 GiB memory checks depend neither on the store nor on the
+# database, so the passes below leave them out (the S3 store has its own memory check in
+# test_s3_store.py).
+again() {
+  /usr/bin/python3 -m pytest tests/integration -q -p no:cacheprovider \
+    --ignore=tests/integration/test_config.py --ignore=tests/integration/test_memory.py "$@"
+}
+
+echo "== integration tests again, every instance on PostgreSQL"
+MXCD_TEST_DATABASE=postgres again "$@"
+
+echo "== integration tests again, every instance on PostgreSQL and an S3 store (Ceph RGW)"
+MXCD_TEST_DATABASE=postgres MXCD_TEST_STORE=s3 again "$@"

@@ -1,4 +1,4 @@
-// mxcd's command line: serve, check-config, version, s3 queue.
+// mxcd's command line: serve, check-config, version, s3 queue, database copy.
 #include "api/admin_api.hpp"
 #include "api/client_media_api.hpp"
 #include "api/operator_api.hpp"
@@ -15,7 +15,8 @@
 #include "media/media_records.hpp"
 #include "media/pending_uploads.hpp"
 #include "media/upload.hpp"
-#include "meta/sqlite/sqlite_metadata_store.hpp"
+#include "meta/open_metadata_store.hpp"
+#include "tools/database_copy.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -64,12 +65,13 @@ int serve(const Config& config) {
   http::IoThreads io_threads(threads);
   boost::asio::thread_pool blocking_pool(kBlockingThreads);
 
+  UploadWaiters waiters;  // before the metadata store, whose listener thread wakes waiters
   std::unique_ptr<BlobStores> stores;
-  std::unique_ptr<SqliteMetadataStore> metadata;
+  std::unique_ptr<MetadataStore> metadata;
   std::unique_ptr<auth::Authenticator> authenticator;
   try {
     stores = std::make_unique<BlobStores>(config, blocking_pool);
-    metadata = std::make_unique<SqliteMetadataStore>(config.database.sqlite_path);
+    metadata = open_metadata_store(config.database);
     authenticator = std::make_unique<auth::Authenticator>(config.auth);
   } catch (const std::exception& e) {
     spdlog::critical("cannot start: {}", e.what());
@@ -81,7 +83,14 @@ int serve(const Config& config) {
     return 1;
   }
   MediaRecords records(*metadata, blocking_pool);
-  UploadWaiters waiters;
+  // Uploads filled by other instances sharing the database wake this instance's waiters.
+  metadata->watch_fills([&waiters](const std::optional<MediaKey>& key) {
+    if (key) {
+      waiters.announce(*key);
+    } else {
+      waiters.announce_all();
+    }
+  });
   UploadPipeline uploads(config, *stores, records, waiters);
   DownloadPipeline downloads(config, *stores, records, waiters);
   api::ClientMediaApi client_api(config, *authenticator, uploads, downloads);
@@ -181,6 +190,13 @@ int main(int argc, char** argv) {
   auto* queue_cmd = s3_cmd->add_subcommand(
       "queue", "Show the blobs waiting to be uploaded (durability: background)");
   queue_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  auto* database_cmd = app.add_subcommand("database", "Metadata database tools");
+  database_cmd->require_subcommand(1);
+  std::string sqlite_path;
+  auto* copy_cmd = database_cmd->add_subcommand(
+      "copy", "Copy an SQLite metadata database into the configured PostgreSQL database");
+  copy_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  copy_cmd->add_option("--from-sqlite", sqlite_path, "The SQLite database file")->required();
 
   CLI11_PARSE(app, argc, argv);
 
@@ -195,5 +211,6 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (queue_cmd->parsed()) return print_upload_queues(*config);
+  if (copy_cmd->parsed()) return copy_sqlite_to_postgres(*config, sqlite_path, std::cout);
   return serve(*config);
 }

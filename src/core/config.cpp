@@ -311,6 +311,57 @@ std::vector<StoreConfig> parse_stores(Section& root) {
   return stores;
 }
 
+// A value for a libpq "key=value" connection string, quoted as libpq requires.
+std::string conninfo_value(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+// database: {sqlite: {path}} or {postgres: {url | host, port, dbname, user, password, ...}}.
+Config::Database parse_database(Section database) {
+  Config::Database out;
+  bool has_sqlite = database.get("sqlite").IsDefined();
+  bool has_postgres = database.get("postgres").IsDefined();
+  Section sqlite = database.section("sqlite");
+  Section postgres = database.section("postgres");
+  database.reject_unknown_keys();
+  require(!(has_sqlite && has_postgres), "database", "must have sqlite or postgres, not both");
+  require(has_sqlite || has_postgres, "database", "needs sqlite (path) or postgres");
+  if (has_sqlite) {
+    std::string path;
+    sqlite.string("path", path);
+    require(!path.empty(), "database.sqlite.path", "is required");
+    out.sqlite_path = path;
+    sqlite.reject_unknown_keys();
+    return out;
+  }
+  Config::Database::Postgres pg;
+  std::string url;
+  postgres.string("url", url);
+  // Discrete keys become a libpq "key=value" string; libpq itself also reads PGPASSWORD
+  // and ~/.pgpass, so a password need not be in the file at all.
+  std::string conninfo;
+  for (const char* key : {"host", "port", "dbname", "user", "password", "sslmode", "sslrootcert"}) {
+    std::string value;
+    postgres.string(key, value);
+    if (!value.empty()) conninfo += std::string(key) + "=" + conninfo_value(value) + " ";
+  }
+  require(url.empty() || conninfo.empty(), "database.postgres.url",
+          "cannot be combined with host, port, dbname, user, password or sslmode");
+  require(!url.empty() || !conninfo.empty(), "database.postgres",
+          "needs url or host and dbname");
+  postgres.integer("pool_size", pg.pool_size, 1, 1000);
+  postgres.duration("connect_timeout", pg.connect_timeout);
+  postgres.reject_unknown_keys();
+  pg.conninfo = url.empty() ? conninfo : url;
+  out.postgres = std::move(pg);
+  return out;
+}
+
 Config parse(const YAML::Node& root_node) {
   Config c;
   Section root(root_node, "");
@@ -390,14 +441,7 @@ Config parse(const YAML::Node& root_node) {
 
   c.stores = parse_stores(root);
 
-  Section database = root.section("database");
-  Section sqlite = database.section("sqlite");
-  database.reject_unknown_keys();  // first: "postgres: unknown key" says more than "sqlite.path"
-  std::string sqlite_path;
-  sqlite.string("path", sqlite_path);
-  require(!sqlite_path.empty(), "database.sqlite.path", "is required");
-  c.database.sqlite_path = sqlite_path;
-  sqlite.reject_unknown_keys();
+  c.database = parse_database(root.section("database"));
 
   Section media = root.section("media");
   media.size("max_upload_size", c.media.max_upload_size, 1);

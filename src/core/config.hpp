@@ -97,8 +97,15 @@ struct Config {
 
   std::vector<StoreConfig> stores;  // besides "local"
 
+  // Exactly one of SQLite (one instance) and PostgreSQL (any number of instances).
   struct Database {
-    std::filesystem::path sqlite_path;
+    std::filesystem::path sqlite_path;  // empty with PostgreSQL
+    struct Postgres {
+      std::string conninfo;  // for libpq: from `url`, or built from the discrete keys
+      unsigned pool_size = 10;
+      Duration connect_timeout = std::chrono::seconds(5);
+    };
+    std::optional<Postgres> postgres;
   } database;
 
   struct Media {

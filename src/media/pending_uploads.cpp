@@ -51,14 +51,21 @@ asio::awaitable<std::unique_ptr<UploadWaiters::Subscription>> UploadWaiters::sub
 void UploadWaiters::announce(const MediaKey& key) {
   std::lock_guard lock(mutex_);
   auto [begin, end] = subscribers_.equal_range(waiter_key(key));
-  for (auto it = begin; it != end; ++it) {
-    // Run on the waiter's own executor: the timer is not thread-safe. If the wake-up runs
-    // before the waiter reaches wait(), the flag makes wait() return at once.
-    asio::post(it->second->timer.get_executor(), [state = it->second] {
-      state->announced = true;
-      state->timer.cancel();
-    });
-  }
+  for (auto it = begin; it != end; ++it) wake(it->second);
+}
+
+void UploadWaiters::announce_all() {
+  std::lock_guard lock(mutex_);
+  for (auto& [key, state] : subscribers_) wake(state);
+}
+
+void UploadWaiters::wake(const std::shared_ptr<Subscription::State>& state) {
+  // Run on the waiter's own executor: the timer is not thread-safe. If the wake-up runs
+  // before the waiter reaches wait(), the flag makes wait() return at once.
+  asio::post(state->timer.get_executor(), [state] {
+    state->announced = true;
+    state->timer.cancel();
+  });
 }
 
 }  // namespace mxcd

@@ -43,8 +43,13 @@ class UploadWaiters {
   boost::asio::awaitable<std::unique_ptr<Subscription>> subscribe(const MediaKey& key);
   // Wakes every subscriber of key.
   void announce(const MediaKey& key);
+  // Wakes every subscriber, to look again: uploads may have landed unannounced (another
+  // instance's notification was lost).
+  void announce_all();
 
  private:
+  static void wake(const std::shared_ptr<Subscription::State>& state);
+
   std::mutex mutex_;
   std::unordered_multimap<std::string, std::shared_ptr<Subscription::State>> subscribers_;
 };

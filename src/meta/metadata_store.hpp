@@ -106,11 +106,38 @@ class MetadataStore {
   // lease it again meanwhile.
   virtual Status abandon_blob_deletion(const std::string& sha256) = 0;
 
+  // --- Copying between metadata stores (mxcd database copy) ---
+  struct BlobRow {
+    BlobId blob;
+    std::string store;
+    std::int64_t created_ts = 0;
+    std::optional<std::int64_t> unreferenced_since_ts;
+  };
+  // Rows in key order, after the given key (empty: from the first), at most limit of them.
+  virtual Result<std::vector<BlobRow>> list_blobs(const std::string& after_sha256,
+                                                  std::size_t limit) = 0;
+  virtual Result<std::vector<MediaRecord>> list_media(const MediaKey& after, std::size_t limit) = 0;
+  // Adds the rows that are not there yet and leaves the others alone; returns how many it
+  // added. A record's blob must be there before the record.
+  virtual Result<std::size_t> add_blobs(const std::vector<BlobRow>& rows) = 0;
+  virtual Result<std::size_t> add_media(const std::vector<MediaRecord>& records) = 0;
+  struct RowCounts {
+    std::int64_t blobs = 0;
+    std::int64_t media = 0;
+  };
+  virtual Result<RowCounts> count_rows() = 0;
+
   virtual Status record_access(const std::vector<AccessTime>& accesses) = 0;
   // Returns how many expired, never-filled reservations were removed.
   virtual Result<int> delete_expired_pending(std::int64_t now) = 0;
   // Whether the database answers (for the health check).
   virtual Status ping() = 0;
+
+  // For a database that several instances share: calls on_filled(key) whenever any instance
+  // fills an async upload, and on_filled(nullopt) when fills may have gone unreported (the
+  // notification channel was lost and is back). Calls come from a thread of the store's own.
+  // A database of one instance reports nothing: the upload pipeline announces its own fills.
+  virtual void watch_fills(std::function<void(const std::optional<MediaKey>&)> /*on_filled*/) {}
 };
 
 }  // namespace mxcd

@@ -32,13 +32,15 @@ def homeserver():
 @pytest.fixture
 def start_mxcd(tmp_path, homeserver):
     """start_mxcd(overrides=None, release=False) starts an instance with a directory of its
-    own; overrides are deep-merged into the default test config."""
+    own; overrides are deep-merged into the default test config. With start=False the
+    instance is only set up (and still stopped and checked at the end)."""
     instances = []
 
-    def start(overrides=None, release=False):
+    def start(overrides=None, release=False, start=True):
         instance = Mxcd(tmp_path / f"mxcd{len(instances)}", homeserver.url, overrides, release)
         instances.append(instance)  # before start(), so a failed start is cleaned up too
-        instance.start()
+        if start:
+            instance.start()
         return instance
 
     yield start

@@ -1,7 +1,8 @@
 """The test harness: one mxcd process per Mxcd object, started from the real binary with a
 configuration of its own in a temporary directory, plus helpers to talk to it over HTTP (with
 requests, with http.client for paths requests would normalise, and over raw sockets for
-requests no HTTP library would send) and to look at what it left on disk and in SQLite."""
+requests no HTTP library would send) and to look at what it left on disk and in its database
+(SQLite or PostgreSQL)."""
 
 import email.message
 import hashlib
@@ -18,6 +19,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import requests
+
+import postgres_service
 
 from homeserver_double import (ALICE_TOKEN, APPSERVICE_TOKEN, BOB_TOKEN, GUEST_TOKEN)
 
@@ -51,6 +54,9 @@ SANITIZER_ENV = {"ASAN_OPTIONS": "detect_leaks=1", "UBSAN_OPTIONS": "print_stack
 # MXCD_TEST_STORE=s3 runs every instance on an S3 store (a bucket of its own on the session's
 # Ceph RGW) instead of the local filesystem store, so the whole media API is tested on both.
 STORE = os.environ.get("MXCD_TEST_STORE", "local")
+# MXCD_TEST_DATABASE=postgres gives every instance a database of its own on the session's
+# PostgreSQL server instead of an SQLite file, so the whole suite runs on both metadata stores.
+DATABASE = os.environ.get("MXCD_TEST_DATABASE", "sqlite")
 
 START_DEADLINE = 20  # seconds for /_mxcd/health to answer 200 after start (ASan is slow)
 HTTP_TIMEOUT = 30    # default for every HTTP call
@@ -186,7 +192,18 @@ class Mxcd:
             self.bucket = self.s3.new_bucket()
             defaults["stores"] = [self.s3.store_config(self.bucket)]
             defaults["media"]["write_store"] = {"local_media": "bucket"}
+        if DATABASE == "postgres":
+            postgres = postgres_service.service()
+            defaults["database"] = postgres.database_config(postgres.new_database())
+        # A test's own database section merges into the default one when it names the same
+        # backend (sqlite or postgres) and replaces it when it names the other, as mxcd refuses
+        # a config naming both.
+        database = (overrides or {}).get("database")
+        if database and not database.keys() & defaults["database"].keys():
+            del defaults["database"]
         self.config = merge(defaults, overrides or {})
+        # The PostgreSQL database db() and db_write() use; None: the SQLite file at db_path.
+        self.database = self.config["database"].get("postgres", {}).get("dbname")
         self.config_path = directory / "mxcd.yaml"
         self.write_config()
         self.proc = None  # start() runs it
@@ -334,6 +351,9 @@ class Mxcd:
         return sorted(tmp.iterdir()) if tmp.exists() else []
 
     def db(self, sql, params=()):
+        """The rows of a query (SQL in SQLite's dialect, ? placeholders) as a list of tuples."""
+        if self.database:
+            return postgres_service.service().execute(self.database, sql, params, read_only=True)
         connection = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
         try:
             return connection.execute(sql, params).fetchall()
@@ -346,6 +366,9 @@ class Mxcd:
     def db_write(self, sql, params=()):
         # mxcd may cache records in memory, so it must be stopped (and restarted after).
         assert not self.running(), "stop mxcd before writing to its database"
+        if self.database:
+            postgres_service.service().execute(self.database, sql, params)
+            return
         connection = sqlite3.connect(self.db_path, timeout=10)
         try:
             with connection:

@@ -204,7 +204,8 @@ def test_quarantined_media_is_404(mxcd):
     media_id = mxcd.upload_id(b"bad stuff")
     other = mxcd.upload_id(b"bad stuff")  # same blob, not quarantined
     mxcd.stop()
-    mxcd.db_write("UPDATE media SET quarantined = 1 WHERE media_id = ?", (media_id,))
+    # TRUE: a BOOLEAN in PostgreSQL, 1 in SQLite.
+    mxcd.db_write("UPDATE media SET quarantined = TRUE WHERE media_id = ?", (media_id,))
     mxcd.start()
     for authenticated in (True, False):
         assert_error(mxcd.download(media_id, authenticated=authenticated), 404, "M_NOT_FOUND")

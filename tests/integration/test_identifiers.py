@@ -114,6 +114,6 @@ def test_put_with_invalid_identifiers_writes_nothing(server, server_name, media_
                    headers=dict(ALICE, **{"Content-Type": "text/plain"}))
     assert_error(r, 400, "M_INVALID_PARAM")
     after = sorted(p for p in server.dir.rglob("*") if server.storage not in p.parents)
-    # Only the database's own files may change (SQLite journals), nothing else.
+    # Only the database's own files may change (SQLite journals; PostgreSQL keeps none here).
     assert [p for p in after if p not in before and "sqlite" not in p.name] == []
     assert server.media_count() == 0  # no test of this module stores anything

@@ -100,6 +100,25 @@ TEST(Config, EnvironmentVariables) {
   EXPECT_NE(e.message.find("MXCD_UNSET_VARIABLE"), std::string::npos);
 }
 
+TEST(Config, PostgresFromDiscreteKeysOrUrl) {
+  setenv("MXCD_TEST_DB_PASSWORD", "it's a \\secret", 1);
+  Config c = load_ok(minimal_with(R"(database:
+  postgres: {host: db.internal, port: 5433, dbname: mxcd, user: mxcd,
+             password: "${MXCD_TEST_DB_PASSWORD}", pool_size: 20, connect_timeout: 2s})"));
+  EXPECT_TRUE(c.database.sqlite_path.empty());
+  ASSERT_TRUE(c.database.postgres.has_value());
+  EXPECT_EQ(c.database.postgres->conninfo,
+            "host='db.internal' port='5433' dbname='mxcd' user='mxcd' "
+            "password='it\\'s a \\\\secret' ");
+  EXPECT_EQ(c.database.postgres->pool_size, 20u);
+  EXPECT_EQ(c.database.postgres->connect_timeout, std::chrono::seconds(2));
+
+  c = load_ok(minimal_with("database: {postgres: {url: \"postgresql://mxcd@db/mxcd\"}}"));
+  ASSERT_TRUE(c.database.postgres.has_value());
+  EXPECT_EQ(c.database.postgres->conninfo, "postgresql://mxcd@db/mxcd");
+  EXPECT_EQ(c.database.postgres->pool_size, 10u);
+}
+
 struct BadCase {
   const char* yaml;  // replaces the minimal config's section of the same name
   const char* key;
@@ -139,6 +158,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"storage: {path: \"\"}", "storage.path"},
         BadCase{"database: {sqlite: {}}", "database.sqlite.path"},
         BadCase{"database: {postgres: {}}", "database.postgres"},
+        BadCase{"database: {}", "database"},
+        BadCase{"database: {sqlite: {path: /db}, postgres: {url: \"postgresql://h/d\"}}", "database"},
+        BadCase{"database: {postgres: {url: \"postgresql://h/d\", host: h}}", "database.postgres.url"},
+        BadCase{"database: {postgres: {host: h, pool_size: 0}}", "database.postgres.pool_size"},
+        BadCase{"database: {postgres: {host: h, hots: x}}", "database.postgres.hots"},
         BadCase{"media: {download_wait_default: 2m, download_wait_max: 1m}",
                 "media.download_wait_default"},
         BadCase{"media: {legacy_download_freeze: yesterday}", "media.legacy_download_freeze"},

@@ -1,5 +1,7 @@
 #include "meta/sqlite/sqlite_metadata_store.hpp"
 
+#include "meta/sql_records.hpp"
+
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
@@ -109,6 +111,7 @@ class SqliteStatement {
     if (is_null(column)) return std::nullopt;
     return integer(column);
   }
+  bool flag(int column) const { return integer(column) != 0; }
   void reset() { sqlite3_reset(stmt_); }
 
  private:
@@ -246,10 +249,6 @@ bool insert_blob(SqliteConnection& c, const BlobId& blob, const std::string& sto
   return true;
 }
 
-MatrixError lease_lost() {
-  return MatrixError::unavailable("Storing the upload took too long; please try again");
-}
-
 }  // namespace
 
 SqliteMetadataStore::SqliteMetadataStore(const std::filesystem::path& path) {
@@ -285,28 +284,14 @@ int SqliteMetadataStore::schema_version() {
 }
 
 Result<std::optional<MediaRecord>> SqliteMetadataStore::find_media(const MediaKey& key) {
+  static const std::string query =
+      std::string(sql::kSelectMedia) + "WHERE m.server_name = ? AND m.media_id = ?";
   std::lock_guard lock(reader_mutex_);
   return guarded("find_media", [&]() -> std::optional<MediaRecord> {
-    auto& q = reader_->statement(
-        "SELECT m.sha256, b.size, b.store, m.content_type, m.upload_name, m.uploader, "
-        "m.created_ts, m.last_access_ts, m.pending_expires_ts, m.quarantined "
-        "FROM media m LEFT JOIN blobs b ON b.sha256 = m.sha256 "
-        "WHERE m.server_name = ? AND m.media_id = ?");
+    auto& q = reader_->statement(query.c_str());
     q.bind(key.server_name, key.media_id);
     if (!q.step()) return std::nullopt;
-    MediaRecord r;
-    r.key = key;
-    if (!q.is_null(0)) {
-      r.blob = BlobId{q.text(0), static_cast<std::uint64_t>(q.integer(1))};
-      r.store = q.text(2);
-    }
-    r.content_type = q.text(3);
-    r.upload_name = q.optional_text(4);
-    r.uploader = q.text(5);
-    r.created_ts = q.integer(6);
-    r.last_access_ts = q.optional_integer(7);
-    r.pending_expires_ts = q.optional_integer(8);
-    r.quarantined = q.integer(9) != 0;
+    MediaRecord r = sql::read_media(q);
     q.reset();
     return r;
   });
@@ -327,7 +312,7 @@ Status SqliteMetadataStore::insert_media(const MediaRecord& r, std::int64_t leas
     return true;
   });
   if (!inserted) return inserted.error();
-  if (!*inserted) return lease_lost();
+  if (!*inserted) return sql::lease_lost();
   return {};
 }
 
@@ -385,7 +370,7 @@ Result<MetadataStore::FillOutcome> SqliteMetadataStore::fill_pending(const Media
     return FillOutcome::filled;
   });
   if (!outcome) return outcome.error();
-  if (!*outcome) return lease_lost();
+  if (!*outcome) return sql::lease_lost();
   return **outcome;
 }
 
@@ -480,6 +465,90 @@ Status SqliteMetadataStore::abandon_blob_deletion(const std::string& sha256) {
     writer_->statement("UPDATE blobs SET deleting_since_ts = NULL WHERE sha256 = ?")
         .bind(sha256)
         .run();
+  });
+}
+
+Result<std::vector<MetadataStore::BlobRow>> SqliteMetadataStore::list_blobs(
+    const std::string& after_sha256, std::size_t limit) {
+  std::lock_guard lock(reader_mutex_);
+  return guarded("list_blobs", [&] {
+    auto& q = reader_->statement(
+        "SELECT sha256, size, store, created_ts, unreferenced_since_ts FROM blobs "
+        "WHERE sha256 > ? ORDER BY sha256 LIMIT ?");
+    q.bind(after_sha256, static_cast<std::int64_t>(limit));
+    std::vector<BlobRow> rows;
+    while (q.step()) {
+      rows.push_back({{q.text(0), static_cast<std::uint64_t>(q.integer(1))}, q.text(2),
+                      q.integer(3), q.optional_integer(4)});
+    }
+    return rows;
+  });
+}
+
+Result<std::vector<MediaRecord>> SqliteMetadataStore::list_media(const MediaKey& after,
+                                                                 std::size_t limit) {
+  static const std::string query = std::string(sql::kSelectMedia) +
+                                   "WHERE (m.server_name, m.media_id) > (?, ?) "
+                                   "ORDER BY m.server_name, m.media_id LIMIT ?";
+  std::lock_guard lock(reader_mutex_);
+  return guarded("list_media", [&] {
+    auto& q = reader_->statement(query.c_str());
+    q.bind(after.server_name, after.media_id, static_cast<std::int64_t>(limit));
+    std::vector<MediaRecord> records;
+    while (q.step()) records.push_back(sql::read_media(q));
+    return records;
+  });
+}
+
+Result<std::size_t> SqliteMetadataStore::add_blobs(const std::vector<BlobRow>& rows) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("add_blobs", [&] {
+    Transaction tx(*writer_);
+    std::size_t added = 0;
+    auto& insert = writer_->statement(
+        "INSERT INTO blobs (sha256, size, store, created_ts, unreferenced_since_ts) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING");
+    for (const auto& b : rows) {
+      insert.bind(b.blob.sha256, static_cast<std::int64_t>(b.blob.size), b.store, b.created_ts,
+                  b.unreferenced_since_ts).run();
+      added += static_cast<std::size_t>(writer_->changes());
+    }
+    tx.commit();
+    return added;
+  });
+}
+
+Result<std::size_t> SqliteMetadataStore::add_media(const std::vector<MediaRecord>& records) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("add_media", [&] {
+    Transaction tx(*writer_);
+    std::size_t added = 0;
+    auto& insert = writer_->statement(
+        "INSERT INTO media (server_name, media_id, sha256, content_type, upload_name, uploader, "
+        "created_ts, last_access_ts, pending_expires_ts, quarantined) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (server_name, media_id) DO NOTHING");
+    for (const auto& r : records) {
+      std::optional<std::string> sha256;
+      if (r.blob) sha256 = r.blob->sha256;
+      insert.bind(r.key.server_name, r.key.media_id, sha256, r.content_type, r.upload_name,
+                  r.uploader, r.created_ts, r.last_access_ts, r.pending_expires_ts,
+                  r.quarantined).run();
+      added += static_cast<std::size_t>(writer_->changes());
+    }
+    tx.commit();
+    return added;
+  });
+}
+
+Result<MetadataStore::RowCounts> SqliteMetadataStore::count_rows() {
+  std::lock_guard lock(reader_mutex_);
+  return guarded("count_rows", [&] {
+    auto& q = reader_->statement("SELECT (SELECT COUNT(*) FROM blobs), (SELECT COUNT(*) FROM media)");
+    q.bind();
+    q.step();
+    RowCounts counts{q.integer(0), q.integer(1)};
+    q.reset();
+    return counts;
   });
 }
 

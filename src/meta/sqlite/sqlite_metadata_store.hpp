@@ -37,6 +37,12 @@ class SqliteMetadataStore final : public MetadataStore {
                                                            std::size_t limit) override;
   Status finish_blob_deletion(const std::string& sha256) override;
   Status abandon_blob_deletion(const std::string& sha256) override;
+  Result<std::vector<BlobRow>> list_blobs(const std::string& after_sha256,
+                                          std::size_t limit) override;
+  Result<std::vector<MediaRecord>> list_media(const MediaKey& after, std::size_t limit) override;
+  Result<std::size_t> add_blobs(const std::vector<BlobRow>& rows) override;
+  Result<std::size_t> add_media(const std::vector<MediaRecord>& records) override;
+  Result<RowCounts> count_rows() override;
   Status record_access(const std::vector<AccessTime>& accesses) override;
   Result<int> delete_expired_pending(std::int64_t now) override;
   Status ping() override;

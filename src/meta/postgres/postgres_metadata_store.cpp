@@ -1,0 +1,566 @@
+#include "meta/postgres/postgres_metadata_store.hpp"
+
+#include "meta/postgres/pg_connection.hpp"
+#include "meta/sql_records.hpp"
+
+#include <libpq-fe.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <random>
+#include <stdexcept>
+
+namespace mxcd {
+
+namespace {
+
+// Each entry moves the schema one version up, with the same meaning as the SQLite store's
+// version of the same number. Never edit an entry once released: add one.
+constexpr const char* kMigrations[] = {
+    // 1: blobs and media records.
+    R"sql(
+    CREATE TABLE blobs (
+      sha256     TEXT PRIMARY KEY,   -- lower-case hex of the content's SHA-256
+      size       BIGINT NOT NULL,
+      store      TEXT NOT NULL,      -- the blob store that holds it
+      created_ts BIGINT NOT NULL
+    );
+    CREATE TABLE media (
+      server_name        TEXT NOT NULL,
+      media_id           TEXT NOT NULL,
+      sha256             TEXT REFERENCES blobs (sha256),  -- NULL while pending
+      content_type       TEXT NOT NULL,
+      upload_name        TEXT,
+      uploader           TEXT NOT NULL,
+      created_ts         BIGINT NOT NULL,
+      last_access_ts     BIGINT,
+      pending_expires_ts BIGINT,                          -- set while pending
+      quarantined        BOOLEAN NOT NULL DEFAULT FALSE,
+      PRIMARY KEY (server_name, media_id)
+    );
+    CREATE INDEX media_by_blob ON media (sha256);
+    CREATE INDEX media_pending_by_uploader ON media (uploader, pending_expires_ts)
+      WHERE sha256 IS NULL;
+    )sql",
+    // 2: deleting blobs whose last record is gone (see MetadataStore: leases).
+    R"sql(
+    ALTER TABLE blobs ADD COLUMN unreferenced_since_ts BIGINT;  -- NULL while a record refers to it
+    ALTER TABLE blobs ADD COLUMN deleting_since_ts BIGINT;      -- set while its bytes are removed
+    CREATE INDEX blobs_unreferenced ON blobs (unreferenced_since_ts)
+      WHERE unreferenced_since_ts IS NOT NULL;
+    CREATE TABLE blob_leases (
+      id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+      sha256     TEXT NOT NULL,
+      expires_ts BIGINT NOT NULL
+    );
+    CREATE INDEX blob_leases_by_blob ON blob_leases (sha256);
+    )sql",
+};
+
+// The session advisory lock that lets one instance at a time migrate ("mxcd" in ASCII).
+constexpr const char* kMigrationLock = "SELECT pg_advisory_lock(1836606308)";
+constexpr const char* kMigrationUnlock = "SELECT pg_advisory_unlock(1836606308)";
+// The channel on which fills of async uploads are announced, payload "<server>/<media ID>".
+constexpr const char* kFillChannel = "mxcd_media_filled";
+
+// A conflict is retried after a random pause whose ceiling doubles with each conflict (up to
+// 64 ms): concurrent identical uploads all touch one blob row.
+constexpr int kMaxConflictAttempts = 30;
+// A lost connection is retried on a new one; when that fails too, the database is down.
+constexpr int kMaxConnectionAttempts = 2;
+
+MatrixError unavailable() { return MatrixError::unavailable("The database is unavailable"); }
+
+void pause_after_conflict(int attempt) {
+  thread_local std::minstd_rand random(std::random_device{}());
+  int ceiling_ms = 1 << std::min(attempt, 6);
+  std::this_thread::sleep_for(std::chrono::microseconds(random() % (ceiling_ms * 1000)));
+}
+
+}  // namespace
+
+// At most `size` connections; callers beyond that wait for one to come back.
+class PgPool {
+ public:
+  PgPool(std::string conninfo, unsigned size, std::chrono::milliseconds connect_timeout)
+      : conninfo_(std::move(conninfo)), size_(size), connect_timeout_(connect_timeout) {}
+
+  class Lease {
+   public:
+    Lease(PgPool& pool, std::unique_ptr<PgConnection> connection)
+        : pool_(pool), connection_(std::move(connection)) {}
+    ~Lease() { pool_.give_back(std::move(connection_)); }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    PgConnection& operator*() { return *connection_; }
+    PgConnection* operator->() { return connection_.get(); }
+
+   private:
+    PgPool& pool_;
+    std::unique_ptr<PgConnection> connection_;
+  };
+
+  Lease acquire() {
+    std::unique_lock lock(mutex_);
+    bool free = returned_.wait_for(lock, connect_timeout_,
+                                   [&] { return !idle_.empty() || open_ < size_; });
+    if (!free) {
+      throw PgError("all " + std::to_string(size_) + " database connections are busy", "", false);
+    }
+    if (!idle_.empty()) {
+      auto connection = std::move(idle_.back());
+      idle_.pop_back();
+      return Lease(*this, std::move(connection));
+    }
+    ++open_;
+    lock.unlock();
+    try {
+      return Lease(*this, std::make_unique<PgConnection>(conninfo_, connect_timeout_));
+    } catch (...) {
+      lock.lock();
+      --open_;
+      returned_.notify_one();
+      throw;
+    }
+  }
+
+  // After a lost connection the others are likely lost too (the server restarted): close
+  // the idle ones rather than fail on each in turn.
+  void drop_idle() {
+    std::lock_guard lock(mutex_);
+    open_ -= static_cast<unsigned>(idle_.size());
+    idle_.clear();
+    returned_.notify_all();
+  }
+
+ private:
+  void give_back(std::unique_ptr<PgConnection> connection) {
+    // A connection left inside a transaction (an exception mid-way) is rolled back first.
+    if (connection && connection->usable() &&
+        PQtransactionStatus(connection->native()) != PQTRANS_IDLE) {
+      try {
+        connection->exec("ROLLBACK");
+      } catch (const PgError&) {
+      }
+    }
+    std::lock_guard lock(mutex_);
+    if (connection && connection->usable()) {
+      idle_.push_back(std::move(connection));
+    } else {
+      --open_;
+    }
+    returned_.notify_one();
+  }
+
+  const std::string conninfo_;
+  const unsigned size_;
+  const std::chrono::milliseconds connect_timeout_;
+  std::mutex mutex_;
+  std::condition_variable returned_;
+  std::vector<std::unique_ptr<PgConnection>> idle_;
+  unsigned open_ = 0;  // idle and leased
+};
+
+PostgresMetadataStore::PostgresMetadataStore(const Config::Database::Postgres& config)
+    : config_(config),
+      pool_(std::make_unique<PgPool>(config.conninfo, config.pool_size, config.connect_timeout)) {
+  try {
+    migrate();
+  } catch (const PgError& e) {
+    throw std::runtime_error(std::string("PostgreSQL: ") + e.what());
+  }
+}
+
+PostgresMetadataStore::~PostgresMetadataStore() {
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopping_ = true;
+  }
+  stop_signal_.notify_all();
+  if (listener_.joinable()) listener_.join();
+}
+
+int PostgresMetadataStore::schema_version() { return static_cast<int>(std::size(kMigrations)); }
+
+void PostgresMetadataStore::migrate() {
+  auto c = pool_->acquire();
+  // Instances that start together queue here; each finds the schema as the one before left it.
+  c->exec(kMigrationLock);
+  struct Unlock {
+    PgConnection& c;
+    ~Unlock() {
+      try {
+        c.exec(kMigrationUnlock);
+      } catch (const PgError&) {
+      }
+    }
+  } unlock{*c};
+  c->exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  auto current = c->query("SELECT version FROM schema_version");
+  int version = current.rows() ? static_cast<int>(current.integer(0, 0)) : 0;
+  const int latest = schema_version();
+  if (version > latest) {
+    throw std::runtime_error("the PostgreSQL database has schema version " +
+                             std::to_string(version) + ", newer than this mxcd understands (" +
+                             std::to_string(latest) + "): run a newer mxcd");
+  }
+  for (; version < latest; ++version) {
+    c->exec("BEGIN");
+    c->exec(kMigrations[version]);
+    c->exec("DELETE FROM schema_version");
+    c->query("INSERT INTO schema_version (version) VALUES ($1)", version + 1);
+    c->exec("COMMIT");
+    spdlog::info("database migrated to schema version {}", version + 1);
+  }
+}
+
+template <class F>
+auto PostgresMetadataStore::transaction(const char* operation, Isolation isolation, F&& f)
+    -> Result<decltype(f(std::declval<PgConnection&>()))> {
+  using T = decltype(f(std::declval<PgConnection&>()));
+  int conflicts = 0;
+  int connection_losses = 0;
+  while (true) {
+    try {
+      auto c = pool_->acquire();
+      // One statement is a transaction of its own: no BEGIN and COMMIT round trips.
+      const bool explicit_transaction = isolation != Isolation::single_statement;
+      if (explicit_transaction) {
+        c->exec(isolation == Isolation::serializable ? "BEGIN ISOLATION LEVEL SERIALIZABLE"
+                                                     : "BEGIN");
+      }
+      if constexpr (std::is_void_v<T>) {
+        f(*c);
+        if (explicit_transaction) c->exec("COMMIT");
+        return {};
+      } else {
+        T value = f(*c);
+        if (explicit_transaction) c->exec("COMMIT");
+        return value;
+      }
+    } catch (const PgError& e) {
+      if (e.conflict() && ++conflicts < kMaxConflictAttempts) {
+        pause_after_conflict(conflicts);
+        continue;
+      }
+      if (e.connection_lost) {
+        pool_->drop_idle();
+        if (++connection_losses < kMaxConnectionAttempts) continue;
+        spdlog::error("database: {} failed: {}", operation, e.what());
+        return unavailable();
+      }
+      if (e.conflict()) {
+        spdlog::warn("database: {} gave up after {} conflicts", operation, conflicts);
+        return MatrixError::unavailable("The database is busy; please try again");
+      }
+      spdlog::error("database: {} failed: {}", operation, e.what());
+      if (e.sqlstate.empty()) return unavailable();  // the pool is exhausted
+      return MatrixError::internal("Database error");
+    }
+  }
+}
+
+Result<std::optional<MediaRecord>> PostgresMetadataStore::find_media(const MediaKey& key) {
+  static const std::string query =
+      std::string(sql::kSelectMedia) + "WHERE m.server_name = $1 AND m.media_id = $2";
+  return transaction("find_media", Isolation::single_statement,
+                     [&](PgConnection& c) -> std::optional<MediaRecord> {
+    auto q = c.query(query.c_str(), key.server_name, key.media_id);
+    if (q.rows() == 0) return std::nullopt;
+    return sql::read_media(q.row(0));
+  });
+}
+
+namespace {
+
+// Records the blob for a new record, consuming the upload's lease. False when the lease is
+// gone (it expired and a deletion may have taken the bytes); nothing is written then.
+bool insert_blob(PgConnection& c, const BlobId& blob, const std::string& store,
+                 std::int64_t lease, std::int64_t now) {
+  if (c.query("DELETE FROM blob_leases WHERE id = $1", lease).affected() == 0) return false;
+  c.query("INSERT INTO blobs (sha256, size, store, created_ts) VALUES ($1, $2, $3, $4) "
+          "ON CONFLICT (sha256) DO UPDATE SET unreferenced_since_ts = NULL "
+          "WHERE blobs.unreferenced_since_ts IS NOT NULL",
+          blob.sha256, static_cast<std::int64_t>(blob.size), store, now);
+  return true;
+}
+
+}  // namespace
+
+Status PostgresMetadataStore::insert_media(const MediaRecord& r, std::int64_t lease) {
+  auto inserted = transaction("insert_media", Isolation::serializable, [&](PgConnection& c) {
+    if (!insert_blob(c, *r.blob, r.store, lease, r.created_ts)) return false;
+    c.query("INSERT INTO media (server_name, media_id, sha256, content_type, upload_name, "
+            "uploader, created_ts, quarantined) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            r.key.server_name, r.key.media_id, r.blob->sha256, r.content_type, r.upload_name,
+            r.uploader, r.created_ts, r.quarantined);
+    return true;
+  });
+  if (!inserted) return inserted.error();
+  if (!*inserted) return sql::lease_lost();
+  return {};
+}
+
+Result<MetadataStore::Reservation> PostgresMetadataStore::reserve_pending(const MediaRecord& r,
+                                                                          unsigned max_pending,
+                                                                          std::int64_t now) {
+  return transaction("reserve_pending", Isolation::serializable, [&](PgConnection& c) -> Reservation {
+    auto count = c.query(
+        "SELECT COUNT(*), MIN(pending_expires_ts) FROM media "
+        "WHERE uploader = $1 AND sha256 IS NULL AND pending_expires_ts > $2",
+        r.uploader, now);
+    std::int64_t open = count.integer(0, 0);
+    std::int64_t oldest = count.is_null(0, 1) ? now : count.integer(0, 1);
+    if (open >= static_cast<std::int64_t>(max_pending)) return {false, oldest};
+    c.query("INSERT INTO media (server_name, media_id, content_type, uploader, created_ts, "
+            "pending_expires_ts) VALUES ($1, $2, $3, $4, $5, $6)",
+            r.key.server_name, r.key.media_id, r.content_type, r.uploader, r.created_ts,
+            r.pending_expires_ts);
+    return {true, 0};
+  });
+}
+
+Result<MetadataStore::FillOutcome> PostgresMetadataStore::fill_pending(const MediaRecord& r,
+                                                                       std::int64_t lease,
+                                                                       std::int64_t now) {
+  auto outcome = transaction("fill_pending", Isolation::serializable,
+                             [&](PgConnection& c) -> std::optional<FillOutcome> {
+    auto q = c.query("SELECT sha256, uploader, pending_expires_ts FROM media "
+                     "WHERE server_name = $1 AND media_id = $2",
+                     r.key.server_name, r.key.media_id);
+    if (q.rows() == 0) return FillOutcome::not_found;
+    bool filled = !q.is_null(0, 0);
+    std::string uploader = q.text(0, 1);
+    auto expires = q.optional_integer(0, 2);
+    if (filled) return uploader == r.uploader ? FillOutcome::already_filled : FillOutcome::forbidden;
+    if (!expires || *expires <= now) return FillOutcome::not_found;
+    if (uploader != r.uploader) return FillOutcome::forbidden;
+    if (!insert_blob(c, *r.blob, r.store, lease, now)) return std::nullopt;
+    c.query("UPDATE media SET sha256 = $1, content_type = $2, upload_name = $3, "
+            "pending_expires_ts = NULL WHERE server_name = $4 AND media_id = $5",
+            r.blob->sha256, r.content_type, r.upload_name, r.key.server_name, r.key.media_id);
+    // Delivered to every instance's listener when the transaction commits.
+    c.query("SELECT pg_notify($1, $2)", std::string(kFillChannel),
+            r.key.server_name + "/" + r.key.media_id);
+    return FillOutcome::filled;
+  });
+  if (!outcome) return outcome.error();
+  if (!*outcome) return sql::lease_lost();
+  return **outcome;
+}
+
+Result<bool> PostgresMetadataStore::delete_media(const MediaKey& key, std::int64_t now) {
+  return transaction("delete_media", Isolation::serializable, [&](PgConnection& c) {
+    auto deleted = c.query("DELETE FROM media WHERE server_name = $1 AND media_id = $2 "
+                           "RETURNING sha256",
+                           key.server_name, key.media_id);
+    if (deleted.rows() == 0) return false;
+    if (auto sha256 = deleted.optional_text(0, 0)) {
+      c.query("UPDATE blobs SET unreferenced_since_ts = $1 WHERE sha256 = $2 AND "
+              "NOT EXISTS (SELECT 1 FROM media WHERE media.sha256 = $2)",
+              now, *sha256);
+    }
+    return true;
+  });
+}
+
+Result<std::optional<std::int64_t>> PostgresMetadataStore::lease_blob(const std::string& sha256,
+                                                                      std::int64_t expires_ts) {
+  return transaction("lease_blob", Isolation::serializable,
+                     [&](PgConnection& c) -> std::optional<std::int64_t> {
+    // A lease need not survive a crash: whoever holds it dies with the process.
+    c.exec("SET LOCAL synchronous_commit = off");
+    auto blob = c.query("SELECT deleting_since_ts FROM blobs WHERE sha256 = $1", sha256);
+    if (blob.rows() > 0 && !blob.is_null(0, 0)) return std::nullopt;
+    auto lease = c.query("INSERT INTO blob_leases (sha256, expires_ts) VALUES ($1, $2) RETURNING id",
+                         sha256, expires_ts);
+    return lease.integer(0, 0);
+  });
+}
+
+Status PostgresMetadataStore::release_lease(std::int64_t lease) {
+  return transaction("release_lease", Isolation::read_committed, [&](PgConnection& c) {
+    c.exec("SET LOCAL synchronous_commit = off");
+    c.query("DELETE FROM blob_leases WHERE id = $1", lease);
+  });
+}
+
+Result<std::vector<MetadataStore::DoomedBlob>> PostgresMetadataStore::claim_unreferenced_blobs(
+    std::int64_t now, std::int64_t reclaim_before_ts, std::size_t limit) {
+  return transaction("claim_unreferenced_blobs", Isolation::serializable, [&](PgConnection& c) {
+    c.query("DELETE FROM blob_leases WHERE expires_ts <= $1", now);
+    // SKIP LOCKED: another instance's claim takes what it has locked; this one the rest.
+    auto q = c.query(
+        "SELECT sha256, size, store FROM blobs b WHERE "
+        "(b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL "
+        " AND NOT EXISTS (SELECT 1 FROM blob_leases l WHERE l.sha256 = b.sha256) "
+        " AND NOT EXISTS (SELECT 1 FROM media m WHERE m.sha256 = b.sha256)) "
+        "OR b.deleting_since_ts < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
+        reclaim_before_ts, static_cast<std::int64_t>(limit));
+    std::vector<DoomedBlob> doomed;
+    for (int row = 0; row < q.rows(); ++row) {
+      doomed.push_back({{q.text(row, 0), static_cast<std::uint64_t>(q.integer(row, 1))},
+                        q.text(row, 2)});
+      c.query("UPDATE blobs SET deleting_since_ts = $1 WHERE sha256 = $2", now, q.text(row, 0));
+    }
+    return doomed;
+  });
+}
+
+Status PostgresMetadataStore::finish_blob_deletion(const std::string& sha256) {
+  return transaction("finish_blob_deletion", Isolation::serializable, [&](PgConnection& c) {
+    c.query("DELETE FROM blobs WHERE sha256 = $1 AND deleting_since_ts IS NOT NULL", sha256);
+  });
+}
+
+Status PostgresMetadataStore::abandon_blob_deletion(const std::string& sha256) {
+  return transaction("abandon_blob_deletion", Isolation::serializable, [&](PgConnection& c) {
+    c.query("UPDATE blobs SET deleting_since_ts = NULL WHERE sha256 = $1", sha256);
+  });
+}
+
+Result<std::vector<MetadataStore::BlobRow>> PostgresMetadataStore::list_blobs(
+    const std::string& after_sha256, std::size_t limit) {
+  return transaction("list_blobs", Isolation::single_statement, [&](PgConnection& c) {
+    auto q = c.query("SELECT sha256, size, store, created_ts, unreferenced_since_ts FROM blobs "
+                     "WHERE sha256 > $1 ORDER BY sha256 LIMIT $2",
+                     after_sha256, static_cast<std::int64_t>(limit));
+    std::vector<BlobRow> rows;
+    for (int row = 0; row < q.rows(); ++row) {
+      rows.push_back({{q.text(row, 0), static_cast<std::uint64_t>(q.integer(row, 1))},
+                      q.text(row, 2), q.integer(row, 3), q.optional_integer(row, 4)});
+    }
+    return rows;
+  });
+}
+
+Result<std::vector<MediaRecord>> PostgresMetadataStore::list_media(const MediaKey& after,
+                                                                   std::size_t limit) {
+  static const std::string query = std::string(sql::kSelectMedia) +
+                                   "WHERE (m.server_name, m.media_id) > ($1, $2) "
+                                   "ORDER BY m.server_name, m.media_id LIMIT $3";
+  return transaction("list_media", Isolation::single_statement, [&](PgConnection& c) {
+    auto q = c.query(query.c_str(), after.server_name, after.media_id,
+                     static_cast<std::int64_t>(limit));
+    std::vector<MediaRecord> records;
+    for (int row = 0; row < q.rows(); ++row) records.push_back(sql::read_media(q.row(row)));
+    return records;
+  });
+}
+
+Result<std::size_t> PostgresMetadataStore::add_blobs(const std::vector<BlobRow>& rows) {
+  return transaction("add_blobs", Isolation::read_committed, [&](PgConnection& c) {
+    std::size_t added = 0;
+    for (const auto& b : rows) {
+      added += static_cast<std::size_t>(
+          c.query("INSERT INTO blobs (sha256, size, store, created_ts, unreferenced_since_ts) "
+                  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
+                  b.blob.sha256, static_cast<std::int64_t>(b.blob.size), b.store, b.created_ts,
+                  b.unreferenced_since_ts)
+              .affected());
+    }
+    return added;
+  });
+}
+
+Result<std::size_t> PostgresMetadataStore::add_media(const std::vector<MediaRecord>& records) {
+  return transaction("add_media", Isolation::read_committed, [&](PgConnection& c) {
+    std::size_t added = 0;
+    for (const auto& r : records) {
+      std::optional<std::string> sha256;
+      if (r.blob) sha256 = r.blob->sha256;
+      added += static_cast<std::size_t>(
+          c.query("INSERT INTO media (server_name, media_id, sha256, content_type, upload_name, "
+                  "uploader, created_ts, last_access_ts, pending_expires_ts, quarantined) "
+                  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+                  "ON CONFLICT (server_name, media_id) DO NOTHING",
+                  r.key.server_name, r.key.media_id, sha256, r.content_type, r.upload_name,
+                  r.uploader, r.created_ts, r.last_access_ts, r.pending_expires_ts, r.quarantined)
+              .affected());
+    }
+    return added;
+  });
+}
+
+Result<MetadataStore::RowCounts> PostgresMetadataStore::count_rows() {
+  return transaction("count_rows", Isolation::single_statement, [&](PgConnection& c) {
+    auto q = c.query("SELECT (SELECT COUNT(*) FROM blobs), (SELECT COUNT(*) FROM media)");
+    return RowCounts{q.integer(0, 0), q.integer(0, 1)};
+  });
+}
+
+Status PostgresMetadataStore::record_access(const std::vector<AccessTime>& accesses) {
+  // Only ever moves a timestamp forward, so it needs no serializable isolation.
+  return transaction("record_access", Isolation::read_committed, [&](PgConnection& c) {
+    for (const auto& a : accesses) {
+      c.query("UPDATE media SET last_access_ts = GREATEST(COALESCE(last_access_ts, 0), $1) "
+              "WHERE server_name = $2 AND media_id = $3",
+              a.ts, a.key.server_name, a.key.media_id);
+    }
+  });
+}
+
+Result<int> PostgresMetadataStore::delete_expired_pending(std::int64_t now) {
+  // Atomic on its own, and the rows it removes can no longer change.
+  return transaction("delete_expired_pending", Isolation::single_statement, [&](PgConnection& c) {
+    return static_cast<int>(
+        c.query("DELETE FROM media WHERE sha256 IS NULL AND pending_expires_ts <= $1", now)
+            .affected());
+  });
+}
+
+Status PostgresMetadataStore::ping() {
+  return transaction("ping", Isolation::single_statement, [](PgConnection& c) { c.exec("SELECT 1"); });
+}
+
+void PostgresMetadataStore::watch_fills(
+    std::function<void(const std::optional<MediaKey>&)> on_filled) {
+  listener_ = std::thread([this, on_filled = std::move(on_filled)] { listen(on_filled); });
+}
+
+void PostgresMetadataStore::listen(
+    const std::function<void(const std::optional<MediaKey>&)>& on_filled) {
+  constexpr auto kReconnectPause = std::chrono::seconds(1);
+  constexpr int kPollMs = 250;  // how soon a stop is noticed
+  bool lost = false;
+  while (!stopping_) {
+    std::unique_ptr<PgConnection> c;
+    try {
+      c = std::make_unique<PgConnection>(config_.conninfo, config_.connect_timeout);
+      c->exec((std::string("LISTEN ") + kFillChannel).c_str());
+    } catch (const PgError& e) {
+      if (!lost) spdlog::warn("database notifications unavailable, retrying: {}", e.what());
+      lost = true;
+      std::unique_lock lock(stop_mutex_);
+      stop_signal_.wait_for(lock, kReconnectPause, [&] { return stopping_.load(); });
+      continue;
+    }
+    if (lost) {
+      spdlog::info("database notifications are back");
+      on_filled(std::nullopt);  // uploads may have landed while nobody listened
+      lost = false;
+    }
+    while (!stopping_ && c->usable()) {
+      pollfd p{c->socket(), POLLIN, 0};
+      int ready = ::poll(&p, 1, kPollMs);
+      if (ready < 0 && errno != EINTR) break;
+      if (ready <= 0) continue;
+      if (!PQconsumeInput(c->native())) break;
+      while (PGnotify* n = PQnotifies(c->native())) {
+        std::string payload = n->extra;
+        PQfreemem(n);
+        // A media ID never contains '/', a server name may not either: split at the last.
+        if (auto slash = payload.rfind('/'); slash != std::string::npos) {
+          on_filled(MediaKey{payload.substr(0, slash), payload.substr(slash + 1)});
+        }
+      }
+    }
+    if (!stopping_) {
+      spdlog::warn("database notifications lost, reconnecting");
+      lost = true;
+    }
+  }
+}
+
+}  // namespace mxcd
