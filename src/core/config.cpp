@@ -324,8 +324,12 @@ std::string conninfo_value(const std::string& value) {
 // database: {sqlite: {path}} or {postgres: {url | host, port, dbname, user, password, ...}}.
 Config::Database parse_database(Section database) {
   Config::Database out;
-  bool has_sqlite = database.get("sqlite").IsDefined();
-  bool has_postgres = database.get("postgres").IsDefined();
+  auto given = [&](const char* key) {
+    YAML::Node node = database.get(key);
+    return node.IsDefined() && !node.IsNull();
+  };
+  bool has_sqlite = given("sqlite");
+  bool has_postgres = given("postgres");
   Section sqlite = database.section("sqlite");
   Section postgres = database.section("postgres");
   database.reject_unknown_keys();

@@ -83,7 +83,7 @@ def test_valid_config_passes(tmp_path):
 
 @pytest.mark.parametrize("missing,key", [("server_name", "server_name"),
                                          ("storage", "storage.path"),
-                                         ("database", "database.sqlite.path")])
+                                         ("database", "database")])
 def test_missing_required_keys(tmp_path, missing, key):
     config = valid_config(tmp_path)
     del config[missing]

@@ -15,8 +15,9 @@ import pytest
 
 import postgres_service
 import s3_service
-from harness import (DATABASE, STORE, assert_error, disposition, media_id_of, sha256,
+from harness import (DATABASE, DEV_USER, STORE, assert_error, disposition, media_id_of, sha256,
                      wait_until)
+from test_delete import delete
 from nginx_proxy import LoadBalancer
 
 # Each test sets up its own database and bucket: one run is enough.
@@ -38,7 +39,8 @@ def cluster(start_mxcd, postgres, tmp_path):
 
     def start(n, **store):
         s3 = s3_service.service()
-        shared = {"database": postgres.database_config(postgres.new_database()),
+        shared = {"auth": {"admin_users": [DEV_USER]},
+                  "database": postgres.database_config(postgres.new_database()),
                   "stores": [s3.store_config(s3.new_bucket(), **store)],
                   "media": {"write_store": {"local_media": "bucket"}}}
         instances = [start_mxcd(shared) for _ in range(n)]
@@ -84,6 +86,39 @@ def test_identical_uploads_across_instances_store_one_object(cluster):
     for media_id in list(ids)[:10]:
         r = front.download(media_id)
         assert r.status_code == 200 and r.content == data
+
+
+def test_pending_upload_limit_holds_across_instances(cluster):
+    _, front = cluster(3)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        responses = list(pool.map(lambda _: front.create(), range(20)))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200] * 5 + [429] * 15, statuses  # media.max_pending_uploads_per_user
+    assert front.db("SELECT COUNT(*) FROM media WHERE sha256 IS NULL") == [(5,)]
+
+
+def test_blob_seen_by_one_instance_is_served_and_deleted_by_others(cluster):
+    (a, b, c), _ = cluster(3)
+    data = os.urandom(40_000)
+    first, second = a.upload_id(data), a.upload_id(data)
+    assert b.download(first).content == data  # b never saw the blob: it fetches it
+    assert delete(b, first).status_code == 200
+    assert c.download(second).content == data
+    assert delete(c, second).status_code == 200
+    assert wait_until(lambda: bucket_keys(a) == [], timeout=30), c.log()
+    assert a.db("SELECT COUNT(*) FROM blobs") == [(0,)]
+    # The same bytes uploaded while another instance deletes them are never lost.
+    current = a.upload_id(data)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for uploader, deleter in ((b, c), (c, a), (a, b)) * 4:
+            upload = pool.submit(uploader.upload_id, data)
+            deletion = pool.submit(delete, deleter, current)
+            current = upload.result()
+            assert deletion.result().status_code == 200
+    assert wait_until(lambda: not a.db("SELECT 1 FROM blobs WHERE deleting_since_ts IS NOT NULL"))
+    assert bucket_keys(a) == [f"{sha256(data)[:2]}/{sha256(data)[2:4]}/{sha256(data)}"]
+    for instance in (a, b, c):
+        assert instance.download(current).content == data
 
 
 def test_async_upload_awaited_on_one_instance_wakes_when_filled_on_another(cluster):
