@@ -2,6 +2,9 @@
 """Metadata on PostgreSQL versus SQLite, and several instances behind nginx, in one run:
   - warm-cache 32 KiB downloads (wrk, 64 connections, cycling through 100 media) from one
     mxcd with its records in SQLite and one with them in PostgreSQL, in alternating rounds;
+  - the first download of each of those media after a restart (blob in the local cache,
+    record not yet in the in-process cache: one database query), one request at a time,
+    median time per request;
   - the same downloads through nginx (round robin) in front of 1, 2 and 3 instances sharing
     one PostgreSQL database and one bucket.
 Every instance has the blobs in its local cache and the records in its in-process record
@@ -65,7 +68,8 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="mxcd-bench-instances-"))
     s3 = s3_service.service()
     pg = postgres_service.service()
-    results = {"sqlite": [], "postgres": [], 1: [], 2: [], 3: []}
+    results = {"sqlite": [], "postgres": [], 1: [], 2: [], 3: [],
+               "sqlite first": [], "postgres first": []}
     servers = []
     balancers = []
     try:
@@ -77,10 +81,12 @@ def main():
             servers.append(server)
             server.start()
         scripts = {}
+        ids_of = {}
         for name, server in (("sqlite", sqlite), ("postgres", postgres)):
             ids = upload_media(server)
             warm(server.url, ids)
             scripts[name] = (server, paths_script(work, ids, f"{name}.lua"))
+            ids_of[name] = ids
 
         # Three instances sharing one database and one bucket.
         shared_store = s3.store_config(s3.new_bucket())
@@ -101,6 +107,9 @@ def main():
         for _ in range(rounds):
             for name, (server, script) in scripts.items():
                 results[name].append(wrk(server.url, script=script))
+                server.stop()
+                server.start()  # an empty record cache; the blob cache stays on disk
+                results[f"{name} first"] += [server.get(i) for i in ids_of[name]]
             for n, url in fronts.items():
                 results[n].append(wrk(url, script=cluster_script))
     finally:
@@ -114,6 +123,9 @@ def main():
     print("|---|---|---|")
     print(f"| one instance, SQLite | {m['sqlite']:.0f} | 1.00x |")
     print(f"| one instance, PostgreSQL | {m['postgres']:.0f} | {m['postgres'] / m['sqlite']:.2f}x |")
+    first = {k: m[f"{k} first"] * 1000 for k in ("sqlite", "postgres")}
+    print(f"| first download after a restart, median ms: SQLite {first['sqlite']:.2f}, "
+          f"PostgreSQL {first['postgres']:.2f} | | +{first['postgres'] - first['sqlite']:.2f} ms |")
     for n in (1, 2, 3):
         print(f"| {n} instance(s) on PostgreSQL behind nginx | {m[n]:.0f} | {m[n] / m[1]:.2f}x of 1 |")
 

@@ -1,5 +1,6 @@
 """nginx as the load balancer in front of several mxcd instances (round robin), configured the
-way docs/scaling.md recommends: bodies streamed both ways, keep-alive to the upstreams."""
+way docs/scaling.md recommends: uploads streamed, downloads through memory buffers only,
+keep-alive to the upstreams."""
 
 import subprocess
 import time
@@ -19,7 +20,7 @@ class LoadBalancer:
         conf = directory / "nginx.conf"
         # `user root` only matters when the tests run as root (then the workers need it to
         # write their temporary files here); as another user nginx ignores it with a warning.
-        conf.write_text(f"""worker_processes 1;
+        conf.write_text(f"""worker_processes 2;
 user root;
 pid {directory}/nginx.pid;
 error_log {directory}/error.log;
@@ -34,7 +35,7 @@ http {{
   scgi_temp_path {directory}/scgi;
   upstream mxcd {{
 {servers}
-    keepalive 16;
+    keepalive 64;
   }}
   server {{
     listen 127.0.0.1:{self.port};
@@ -46,7 +47,7 @@ http {{
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_request_buffering off;
-      proxy_buffering off;
+      proxy_max_temp_file_size 0;
     }}
   }}
 }}
