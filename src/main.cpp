@@ -65,7 +65,6 @@ int serve(const Config& config) {
   http::IoThreads io_threads(threads);
   boost::asio::thread_pool blocking_pool(kBlockingThreads);
 
-  UploadWaiters waiters;  // before the metadata store, whose listener thread wakes waiters
   std::unique_ptr<BlobStores> stores;
   std::unique_ptr<MetadataStore> metadata;
   std::unique_ptr<auth::Authenticator> authenticator;
@@ -83,14 +82,7 @@ int serve(const Config& config) {
     return 1;
   }
   MediaRecords records(*metadata, blocking_pool);
-  // Uploads filled by other instances sharing the database wake this instance's waiters.
-  metadata->watch_fills([&waiters](const std::optional<MediaKey>& key) {
-    if (key) {
-      waiters.announce(*key);
-    } else {
-      waiters.announce_all();
-    }
-  });
+  UploadWaiters waiters;
   UploadPipeline uploads(config, *stores, records, waiters);
   DownloadPipeline downloads(config, *stores, records, waiters);
   api::ClientMediaApi client_api(config, *authenticator, uploads, downloads);
@@ -118,6 +110,17 @@ int serve(const Config& config) {
   records.start_maintenance(io_threads.main(), kMaintenanceInterval);
   collector.start(io_threads.main(), kBlobCollectionInterval);
   stores->start(io_threads.main());
+  // What other instances sharing the database change: fills wake this instance's waiters,
+  // deletions drop records from its cache.
+  metadata->watch_changes([&](const MetadataStore::MediaChange& change) {
+    using Kind = MetadataStore::MediaChange::Kind;
+    if (change.kind == Kind::filled) waiters.announce(change.key);
+    if (change.kind == Kind::deleted) records.forget(change.key);
+    if (change.kind == Kind::unknown) {
+      records.forget_all();
+      waiters.announce_all();
+    }
+  });
 
   boost::asio::signal_set signals(io_threads.main(), SIGTERM, SIGINT);
   signals.async_wait([&](boost::system::error_code ec, int signal) {
@@ -131,6 +134,7 @@ int serve(const Config& config) {
                config.listen.address, server.local_endpoint().port(), threads);
   io_threads.run();
 
+  metadata->stop_watching();  // before the objects its thread calls go away
   records.flush_access_times();
   spdlog::info("stopped");
   spdlog::shutdown();

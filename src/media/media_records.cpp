@@ -84,7 +84,7 @@ asio::awaitable<Status> MediaRecords::insert(MediaRecord record, std::int64_t le
 asio::awaitable<Result<bool>> MediaRecords::remove(const MediaKey& key) {
   auto removed = co_await run_blocking(blocking_pool_,
                                        [&] { return store_.delete_media(key, now_ms()); });
-  cache_drop(key);
+  forget(key);
   co_return removed;
 }
 
@@ -171,10 +171,17 @@ void MediaRecords::cache_put(RecordPtr record, std::optional<std::uint64_t> remo
   }
 }
 
-void MediaRecords::cache_drop(const MediaKey& key) {
+void MediaRecords::forget(const MediaKey& key) {
   std::lock_guard lock(cache_mutex_);
   ++removals_;
   forget_cached(key);
+}
+
+void MediaRecords::forget_all() {
+  std::lock_guard lock(cache_mutex_);
+  ++removals_;
+  lru_.clear();
+  cache_index_.clear();
 }
 
 void MediaRecords::forget_cached(const MediaKey& key) {

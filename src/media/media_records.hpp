@@ -40,6 +40,9 @@ class MediaRecords {
                                                                           std::int64_t lease);
   // Whether there was such a record.
   boost::asio::awaitable<Result<bool>> remove(const MediaKey& key);
+  // Drops cached copies: the record was changed or removed elsewhere (another instance).
+  void forget(const MediaKey& key);
+  void forget_all();
   boost::asio::awaitable<Status> ping();
 
   // Remembers that a media item was served; written to the database in the next batch.
@@ -56,7 +59,6 @@ class MediaRecords {
   // removal happened since.
   void cache_put(RecordPtr record, std::optional<std::uint64_t> removals_seen = std::nullopt);
   RecordPtr cache_get(const MediaKey& key);
-  void cache_drop(const MediaKey& key);
   std::uint64_t removals_before_lookup();
   void forget_cached(const MediaKey& key);  // cache_mutex_ held
 
@@ -67,7 +69,8 @@ class MediaRecords {
   std::mutex cache_mutex_;
   std::list<RecordPtr> lru_;  // most recently used first
   std::unordered_map<MediaKey, std::list<RecordPtr>::iterator, MediaKeyHash> cache_index_;
-  std::uint64_t removals_ = 0;  // records removed so far
+  // Calls of forget() so far: a lookup that began before one must not cache what it read.
+  std::uint64_t removals_ = 0;
 
   std::mutex access_mutex_;
   std::unordered_map<MediaKey, std::int64_t, MediaKeyHash> access_times_;

@@ -133,11 +133,20 @@ class MetadataStore {
   // Whether the database answers (for the health check).
   virtual Status ping() = 0;
 
-  // For a database that several instances share: calls on_filled(key) whenever any instance
-  // fills an async upload, and on_filled(nullopt) when fills may have gone unreported (the
-  // notification channel was lost and is back). Calls come from a thread of the store's own.
-  // A database of one instance reports nothing: the upload pipeline announces its own fills.
-  virtual void watch_fills(std::function<void(const std::optional<MediaKey>&)> /*on_filled*/) {}
+  // For a database that several instances share: reports every change another instance
+  // (or this one) makes that this instance must act on, from a thread of the store's own.
+  // A database of one instance reports nothing: the pipelines act on their own changes.
+  struct MediaChange {
+    enum class Kind {
+      filled,   // an async upload got its bytes: wake its waiters
+      deleted,  // a record is gone: forget any cached copy
+      unknown,  // changes may have gone unreported (the channel was lost and is back)
+    } kind;
+    MediaKey key;  // empty with unknown
+  };
+  virtual void watch_changes(std::function<void(const MediaChange&)> /*on_change*/) {}
+  // Ends the reports; none is made once this returns.
+  virtual void stop_watching() {}
 };
 
 }  // namespace mxcd

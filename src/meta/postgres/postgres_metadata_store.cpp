@@ -61,8 +61,28 @@ constexpr const char* kMigrations[] = {
 // The session advisory lock that lets one instance at a time migrate ("mxcd" in ASCII).
 constexpr const char* kMigrationLock = "SELECT pg_advisory_lock(1836606308)";
 constexpr const char* kMigrationUnlock = "SELECT pg_advisory_unlock(1836606308)";
-// The channel on which fills of async uploads are announced, payload "<server>/<media ID>".
-constexpr const char* kFillChannel = "mxcd_media_filled";
+// The channel on which changes are announced, payload "filled <server>/<media ID>" or
+// "deleted <server>/<media ID>".
+constexpr const char* kChangeChannel = "mxcd_media_changes";
+
+void announce(PgConnection& c, const char* change, const MediaKey& key) {
+  // Delivered to every instance's listener when the transaction commits.
+  c.query("SELECT pg_notify($1, $2)", std::string(kChangeChannel),
+          std::string(change) + " " + key.server_name + "/" + key.media_id);
+}
+
+std::optional<MetadataStore::MediaChange> parse_change(const std::string& payload) {
+  using Kind = MetadataStore::MediaChange::Kind;
+  auto space = payload.find(' ');
+  // A media ID never contains '/', a server name may not either: split at the last.
+  auto slash = payload.rfind('/');
+  if (space == std::string::npos || slash == std::string::npos || slash < space) return std::nullopt;
+  std::string kind = payload.substr(0, space);
+  MediaKey key{payload.substr(space + 1, slash - space - 1), payload.substr(slash + 1)};
+  if (kind == "filled") return MetadataStore::MediaChange{Kind::filled, std::move(key)};
+  if (kind == "deleted") return MetadataStore::MediaChange{Kind::deleted, std::move(key)};
+  return std::nullopt;
+}
 
 // A conflict is retried after a random pause whose ceiling doubles with each conflict (up to
 // 64 ms): concurrent identical uploads all touch one blob row.
@@ -172,7 +192,9 @@ PostgresMetadataStore::PostgresMetadataStore(const Config::Database::Postgres& c
   }
 }
 
-PostgresMetadataStore::~PostgresMetadataStore() {
+PostgresMetadataStore::~PostgresMetadataStore() { stop_watching(); }
+
+void PostgresMetadataStore::stop_watching() {
   {
     std::lock_guard lock(stop_mutex_);
     stopping_ = true;
@@ -340,9 +362,7 @@ Result<MetadataStore::FillOutcome> PostgresMetadataStore::fill_pending(const Med
     c.query("UPDATE media SET sha256 = $1, content_type = $2, upload_name = $3, "
             "pending_expires_ts = NULL WHERE server_name = $4 AND media_id = $5",
             r.blob->sha256, r.content_type, r.upload_name, r.key.server_name, r.key.media_id);
-    // Delivered to every instance's listener when the transaction commits.
-    c.query("SELECT pg_notify($1, $2)", std::string(kFillChannel),
-            r.key.server_name + "/" + r.key.media_id);
+    announce(c, "filled", r.key);
     return FillOutcome::filled;
   });
   if (!outcome) return outcome.error();
@@ -356,6 +376,7 @@ Result<bool> PostgresMetadataStore::delete_media(const MediaKey& key, std::int64
                            "RETURNING sha256",
                            key.server_name, key.media_id);
     if (deleted.rows() == 0) return false;
+    announce(c, "deleted", key);  // other instances may hold the record in their caches
     if (auto sha256 = deleted.optional_text(0, 0)) {
       c.query("UPDATE blobs SET unreferenced_since_ts = $1 WHERE sha256 = $2 AND "
               "NOT EXISTS (SELECT 1 FROM media WHERE media.sha256 = $2)",
@@ -514,13 +535,11 @@ Status PostgresMetadataStore::ping() {
   return transaction("ping", Isolation::single_statement, [](PgConnection& c) { c.exec("SELECT 1"); });
 }
 
-void PostgresMetadataStore::watch_fills(
-    std::function<void(const std::optional<MediaKey>&)> on_filled) {
-  listener_ = std::thread([this, on_filled = std::move(on_filled)] { listen(on_filled); });
+void PostgresMetadataStore::watch_changes(std::function<void(const MediaChange&)> on_change) {
+  listener_ = std::thread([this, on_change = std::move(on_change)] { listen(on_change); });
 }
 
-void PostgresMetadataStore::listen(
-    const std::function<void(const std::optional<MediaKey>&)>& on_filled) {
+void PostgresMetadataStore::listen(const std::function<void(const MediaChange&)>& on_change) {
   constexpr auto kReconnectPause = std::chrono::seconds(1);
   constexpr int kPollMs = 250;  // how soon a stop is noticed
   bool lost = false;
@@ -528,7 +547,7 @@ void PostgresMetadataStore::listen(
     std::unique_ptr<PgConnection> c;
     try {
       c = std::make_unique<PgConnection>(config_.conninfo, config_.connect_timeout);
-      c->exec((std::string("LISTEN ") + kFillChannel).c_str());
+      c->exec((std::string("LISTEN ") + kChangeChannel).c_str());
     } catch (const PgError& e) {
       if (!lost) spdlog::warn("database notifications unavailable, retrying: {}", e.what());
       lost = true;
@@ -538,7 +557,7 @@ void PostgresMetadataStore::listen(
     }
     if (lost) {
       spdlog::info("database notifications are back");
-      on_filled(std::nullopt);  // uploads may have landed while nobody listened
+      on_change({MediaChange::Kind::unknown, {}});  // changes made while nobody listened
       lost = false;
     }
     while (!stopping_ && c->usable()) {
@@ -548,12 +567,9 @@ void PostgresMetadataStore::listen(
       if (ready <= 0) continue;
       if (!PQconsumeInput(c->native())) break;
       while (PGnotify* n = PQnotifies(c->native())) {
-        std::string payload = n->extra;
+        auto change = parse_change(n->extra);
         PQfreemem(n);
-        // A media ID never contains '/', a server name may not either: split at the last.
-        if (auto slash = payload.rfind('/'); slash != std::string::npos) {
-          on_filled(MediaKey{payload.substr(0, slash), payload.substr(slash + 1)});
-        }
+        if (change) on_change(*change);
       }
     }
     if (!stopping_) {

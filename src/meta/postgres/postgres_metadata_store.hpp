@@ -4,8 +4,8 @@
 // writer (the pending-upload limit, one fill per reservation, a blob deleted only when no
 // record or lease holds it) hold across instances without any lock of our own.
 // Connections come from a bounded pool; a lost connection is replaced, and a database that
-// cannot be reached gives 503 until it is back. Fills of async uploads are announced to every
-// instance with LISTEN/NOTIFY.
+// cannot be reached gives 503 until it is back. Fills of async uploads and deletions are
+// announced to every instance with LISTEN/NOTIFY.
 #pragma once
 
 #include "core/config.hpp"
@@ -54,7 +54,8 @@ class PostgresMetadataStore final : public MetadataStore {
   Status record_access(const std::vector<AccessTime>& accesses) override;
   Result<int> delete_expired_pending(std::int64_t now) override;
   Status ping() override;
-  void watch_fills(std::function<void(const std::optional<MediaKey>&)> on_filled) override;
+  void watch_changes(std::function<void(const MediaChange&)> on_change) override;
+  void stop_watching() override;
 
   static int schema_version();
 
@@ -66,7 +67,7 @@ class PostgresMetadataStore final : public MetadataStore {
   auto transaction(const char* operation, Isolation isolation, F&& f)
       -> Result<decltype(f(std::declval<PgConnection&>()))>;
   void migrate();
-  void listen(const std::function<void(const std::optional<MediaKey>&)>& on_filled);
+  void listen(const std::function<void(const MediaChange&)>& on_change);
 
   Config::Database::Postgres config_;
   std::unique_ptr<PgPool> pool_;
