@@ -33,7 +33,8 @@ namespace {
 using namespace mxcd;
 
 constexpr int kExitConfigError = 2;
-// Threads for blocking work (fsync, SQLite); the network threads never do it themselves.
+// Threads for blocking work (fsync, database queries); the network threads never do it
+// themselves.
 constexpr unsigned kBlockingThreads = 4;
 constexpr auto kMaintenanceInterval = std::chrono::seconds(30);
 // Blobs are deleted right after their last record; this paces retries and crash recovery.
