@@ -1,10 +1,9 @@
-"""What the benchmarks share: free ports, timed curl requests, wrk, and an mxcd process."""
+"""What the benchmarks share: timed curl requests, wrk, and an mxcd process."""
 
 import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 # The test services (Ceph RGW, PostgreSQL) are started the way the tests start them.
 sys.path.insert(0, str(REPO / "tests" / "integration"))
+from harness import free_port  # noqa: E402
 
 TOKEN = "bench-token-0123456789"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def curl_seconds(args):

@@ -39,7 +39,7 @@ std::int64_t PgResult::integer(int row, int column) const {
   return std::strtoll(PQgetvalue(result_, row, column), nullptr, 10);
 }
 
-bool PgResult::boolean(int row, int column) const { return PQgetvalue(result_, row, column)[0] == 't'; }
+bool PgResult::flag(int row, int column) const { return PQgetvalue(result_, row, column)[0] == 't'; }
 
 std::optional<std::string> PgResult::optional_text(int row, int column) const {
   if (is_null(row, column)) return std::nullopt;
@@ -54,7 +54,7 @@ std::optional<std::int64_t> PgResult::optional_integer(int row, int column) cons
 bool PgRow::is_null(int column) const { return result_.is_null(row_, column); }
 std::string PgRow::text(int column) const { return result_.text(row_, column); }
 std::int64_t PgRow::integer(int column) const { return result_.integer(row_, column); }
-bool PgRow::flag(int column) const { return result_.boolean(row_, column); }
+bool PgRow::flag(int column) const { return result_.flag(row_, column); }
 std::optional<std::string> PgRow::optional_text(int column) const {
   return result_.optional_text(row_, column);
 }
@@ -97,7 +97,9 @@ PgResult PgConnection::check(pg_result* raw, const char* what) {
 PgResult PgConnection::run(const char* sql, const std::vector<PgParam>& params) {
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
-    std::string name = "s" + std::to_string(prepared_.size());
+    // Built by append: GCC 12 warns (falsely, -Wrestrict) about "s" + std::string.
+    std::string name = "s";
+    name += std::to_string(prepared_.size());
     check(PQprepare(conn_, name.c_str(), sql, 0, nullptr), "prepare");
     it = prepared_.emplace(sql, std::move(name)).first;
   }

@@ -72,7 +72,7 @@ class PgResult {
   bool is_null(int row, int column) const;
   std::string text(int row, int column) const;
   std::int64_t integer(int row, int column) const;
-  bool boolean(int row, int column) const;
+  bool flag(int row, int column) const;  // a BOOLEAN column
   std::optional<std::string> optional_text(int row, int column) const;
   std::optional<std::int64_t> optional_integer(int row, int column) const;
   PgRow row(int index) const { return PgRow(*this, index); }
