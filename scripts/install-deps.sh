@@ -18,6 +18,10 @@ packages=(
   radosgw ceph-mon ceph-osd uuid-runtime python3-boto3
   # the PostgreSQL test server (tests/services/postgres-server.sh) and a client for the tests
   postgresql-15 python3-psycopg2
+  # thumbnails: libvips to build; its CLI, ImageMagick and Pillow make the test fixtures and the
+  # benchmark's reference thumbnails; clang and its libFuzzer, ASan and UBSan runtimes (only
+  # recommended by clang, so named here) build scripts/fuzz.sh's target
+  libvips-dev libvips-tools imagemagick python3-pil clang libclang-rt-14-dev
 )
 
 missing=()

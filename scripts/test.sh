@@ -6,7 +6,8 @@
 #   release build because the sanitizers inflate RSS), three times: on the local store with
 #   SQLite, on the local store with PostgreSQL, and on an S3 store with PostgreSQL; the tests
 #   start their own PostgreSQL 15 (tests/services/postgres-server.sh) and Ceph RGW
-#   (tests/services/s3-server.sh).
+#   (tests/services/s3-server.sh);
+#   then a 60-second fuzz run of the thumbnailer (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -38,3 +39,6 @@ MXCD_TEST_DATABASE=postgres again "$@"
 
 echo "== integration tests again, every instance on PostgreSQL and an S3 store (Ceph RGW)"
 MXCD_TEST_DATABASE=postgres MXCD_TEST_STORE=s3 again "$@"
+
+echo "== fuzzing the thumbnailer"
+scripts/fuzz.sh 60

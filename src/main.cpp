@@ -14,8 +14,10 @@
 #include "media/download.hpp"
 #include "media/media_records.hpp"
 #include "media/pending_uploads.hpp"
+#include "media/thumbnail.hpp"
 #include "media/upload.hpp"
 #include "meta/open_metadata_store.hpp"
+#include "thumbnail/thumbnailer.hpp"
 #include "tools/database_copy.hpp"
 
 #include <CLI/CLI.hpp>
@@ -70,6 +72,7 @@ int serve(const Config& config) {
   std::unique_ptr<MetadataStore> metadata;
   std::unique_ptr<auth::Authenticator> authenticator;
   try {
+    thumbnail::initialise();
     stores = std::make_unique<BlobStores>(config, blocking_pool);
     metadata = open_metadata_store(config.database);
     authenticator = std::make_unique<auth::Authenticator>(config.auth);
@@ -86,7 +89,11 @@ int serve(const Config& config) {
   UploadWaiters waiters;
   UploadPipeline uploads(config, *stores, records, waiters);
   DownloadPipeline downloads(config, *stores, records, waiters);
-  api::ClientMediaApi client_api(config, *authenticator, uploads, downloads);
+  ThumbnailPipeline thumbnails(config, *stores, records, downloads, blocking_pool);
+  uploads.on_stored([&](RecordPtr media, boost::asio::any_io_executor executor) {
+    thumbnails.made_upload(std::move(media), std::move(executor));
+  });
+  api::ClientMediaApi client_api(config, *authenticator, uploads, downloads, thumbnails);
   api::OperatorApi operator_api(records, *stores);
   BlobCollector collector(*metadata, *stores, blocking_pool);
   api::AdminApi admin_api(config, *authenticator, records, collector);
@@ -97,6 +104,7 @@ int serve(const Config& config) {
 
   http::Server server(io_threads, config.http, router, [&] {
     records.stop();
+    thumbnails.stop();
     collector.stop();
     stores->stop();
     io_threads.release();

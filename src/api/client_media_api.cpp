@@ -3,6 +3,7 @@
 #include "core/content_disposition.hpp"
 #include "core/identifiers.hpp"
 #include "http/byte_range.hpp"
+#include "thumbnail/thumbnailer.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -71,6 +72,61 @@ MatrixError range_not_satisfiable() {
   return e;
 }
 
+// The headers every response carrying media bytes has.
+void set_media_headers(Response& response, const std::string& content_type,
+                       const std::string& disposition) {
+  response.set_header("Content-Type", content_type);
+  response.set_header("Content-Disposition", disposition);
+  response.set_header("Content-Security-Policy", kContentSecurityPolicy);
+  response.set_header("X-Content-Type-Options", "nosniff");
+  response.set_header("Referrer-Policy", "no-referrer");
+}
+
+// ETag and Cache-Control; true when the client's copy is current (answer 304).
+bool set_cache_headers(Response& response, const Request& request, const BlobId& blob,
+                       bool legacy_path) {
+  const std::string etag = "\"" + blob.sha256 + "\"";
+  response.set_header("ETag", etag);
+  response.set_header("Cache-Control", legacy_path
+                                           ? "public, max-age=86400, s-maxage=0, proxy-revalidate"
+                                           : "private, max-age=86400");
+  return etag_matches(request.header(beast_http::field::if_none_match), etag);
+}
+
+// A positive integer query parameter, or nullopt when absent or anything else.
+std::optional<unsigned> dimension(const Request& request, const char* name) {
+  auto text = request.query_param(name);
+  if (!text) return std::nullopt;
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (text->empty() || ec != std::errc() || end != text->data() + text->size() || value == 0) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+Result<ThumbnailRequest> thumbnail_request(const Request& request, DownloadRequest media) {
+  ThumbnailRequest t{std::move(media)};
+  auto width = dimension(request, "width");
+  auto height = dimension(request, "height");
+  if (!width || !height) {
+    return MatrixError::bad_request("width and height must be positive integers");
+  }
+  t.width = *width;
+  t.height = *height;
+  auto method = request.query_param("method").value_or("scale");
+  if (method != "crop" && method != "scale") {
+    return MatrixError::bad_request("method must be crop or scale");
+  }
+  t.crop = method == "crop";
+  auto animated = request.query_param("animated").value_or("false");
+  if (animated != "true" && animated != "false") {
+    return MatrixError::invalid_param("animated must be true or false");
+  }
+  t.animated = animated == "true";
+  return t;
+}
+
 UploadRequest upload_request(Request& request) {
   UploadRequest u;
   u.body = request.body;
@@ -82,8 +138,13 @@ UploadRequest upload_request(Request& request) {
 }  // namespace
 
 ClientMediaApi::ClientMediaApi(const Config& config, auth::Authenticator& authenticator,
-                               UploadPipeline& uploads, DownloadPipeline& downloads)
-    : config_(config), authenticator_(authenticator), uploads_(uploads), downloads_(downloads) {}
+                               UploadPipeline& uploads, DownloadPipeline& downloads,
+                               ThumbnailPipeline& thumbnails)
+    : config_(config),
+      authenticator_(authenticator),
+      uploads_(uploads),
+      downloads_(downloads),
+      thumbnails_(thumbnails) {}
 
 void ClientMediaApi::add_routes(http::Router& router) {
   auto bind = [this](auto method) {
@@ -91,6 +152,9 @@ void ClientMediaApi::add_routes(http::Router& router) {
   };
   auto download_on = [this](bool legacy) {
     return [this, legacy](Request& r) { return download(r, legacy); };
+  };
+  auto thumbnail_on = [this](bool legacy) {
+    return [this, legacy](Request& r) { return thumbnail(r, legacy); };
   };
   const std::vector<verb> get_head = {verb::get, verb::head};
   for (std::string version : kLegacyVersions) {
@@ -101,12 +165,14 @@ void ClientMediaApi::add_routes(http::Router& router) {
                http::BodyMode::streamed);
     router.add(get_head, base + "/download/{serverName}/{mediaId}", download_on(true));
     router.add(get_head, base + "/download/{serverName}/{mediaId}/{fileName}", download_on(true));
+    router.add({verb::get}, base + "/thumbnail/{serverName}/{mediaId}", thumbnail_on(true));
     router.add({verb::get}, base + "/config", bind(&ClientMediaApi::config));
   }
   router.add({verb::post}, "/_matrix/media/v1/create", bind(&ClientMediaApi::create));
   const std::string client = "/_matrix/client/v1/media";
   router.add(get_head, client + "/download/{serverName}/{mediaId}", download_on(false));
   router.add(get_head, client + "/download/{serverName}/{mediaId}/{fileName}", download_on(false));
+  router.add({verb::get}, client + "/thumbnail/{serverName}/{mediaId}", thumbnail_on(false));
   router.add({verb::get}, client + "/config", bind(&ClientMediaApi::config));
 }
 
@@ -183,11 +249,7 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
   const std::string etag = "\"" + record.blob->sha256 + "\"";
 
   Response response;
-  response.set_header("ETag", etag);
-  response.set_header("Cache-Control", legacy_path
-                                           ? "public, max-age=86400, s-maxage=0, proxy-revalidate"
-                                           : "private, max-age=86400");
-  if (etag_matches(request.header(beast_http::field::if_none_match), etag)) {
+  if (set_cache_headers(response, request, *record.blob, legacy_path)) {
     response.status = beast_http::status::not_modified;
     co_return response;
   }
@@ -207,11 +269,7 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
     }
   }
 
-  response.set_header("Content-Type", record.content_type);
-  response.set_header("Content-Disposition", disposition);
-  response.set_header("Content-Security-Policy", kContentSecurityPolicy);
-  response.set_header("X-Content-Type-Options", "nosniff");
-  response.set_header("Referrer-Policy", "no-referrer");
+  set_media_headers(response, record.content_type, disposition);
   response.set_header("Accept-Ranges", "bytes");
 
   http::RangeRequest range;
@@ -242,6 +300,37 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
   auto blob = co_await downloads_.open(record, wanted_range);
   if (!blob) co_return http::error_response(blob.error());
   response.body = http::FileBody{std::move(blob->fd), span.first - blob->start, length,
+                                 std::move(blob->growing)};
+  co_return response;
+}
+
+asio::awaitable<Response> ClientMediaApi::thumbnail(Request& request, bool legacy_path) {
+  if (!legacy_path) {
+    auto requester = co_await authenticator_.authenticate(request);  // guests are welcome
+    if (!requester) co_return http::error_response(requester.error());
+  }
+  auto key = media_key(request);
+  if (!key) co_return http::error_response(key.error());
+  auto wait = download_wait(request, config_.media);
+  if (!wait) co_return http::error_response(wait.error());
+  auto wanted = thumbnail_request(request, DownloadRequest{*key, legacy_path, *wait});
+  if (!wanted) co_return http::error_response(wanted.error());
+
+  auto found = co_await thumbnails_.find(*wanted);
+  if (!found) co_return http::error_response(found.error());
+  const ThumbnailRecord& thumbnail = *found;
+  Response response;
+  if (set_cache_headers(response, request, thumbnail.blob, legacy_path)) {
+    response.status = beast_http::status::not_modified;
+    co_return response;
+  }
+  // The spec asks for inline with a filename such as thumbnail.png.
+  const std::string filename =
+      "thumbnail." + std::string(thumbnail::file_extension(thumbnail.content_type));
+  set_media_headers(response, thumbnail.content_type, "inline; filename=" + filename);
+  auto blob = co_await thumbnails_.open(thumbnail);
+  if (!blob) co_return http::error_response(blob.error());
+  response.body = http::FileBody{std::move(blob->fd), 0, thumbnail.blob.size,
                                  std::move(blob->growing)};
   co_return response;
 }

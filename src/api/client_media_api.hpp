@@ -5,6 +5,7 @@
 #include "auth/authenticator.hpp"
 #include "http/router.hpp"
 #include "media/download.hpp"
+#include "media/thumbnail.hpp"
 #include "media/upload.hpp"
 
 namespace mxcd::api {
@@ -12,7 +13,8 @@ namespace mxcd::api {
 class ClientMediaApi {
  public:
   ClientMediaApi(const Config& config, auth::Authenticator& authenticator,
-                 UploadPipeline& uploads, DownloadPipeline& downloads);
+                 UploadPipeline& uploads, DownloadPipeline& downloads,
+                 ThumbnailPipeline& thumbnails);
 
   void add_routes(http::Router& router);
 
@@ -21,6 +23,7 @@ class ClientMediaApi {
   boost::asio::awaitable<http::Response> create(http::Request& request);
   boost::asio::awaitable<http::Response> fill(http::Request& request);
   boost::asio::awaitable<http::Response> download(http::Request& request, bool legacy_path);
+  boost::asio::awaitable<http::Response> thumbnail(http::Request& request, bool legacy_path);
   boost::asio::awaitable<http::Response> config(http::Request& request);
 
   // A signed-in, non-guest user, or the error to answer with.
@@ -30,6 +33,7 @@ class ClientMediaApi {
   auth::Authenticator& authenticator_;
   UploadPipeline& uploads_;
   DownloadPipeline& downloads_;
+  ThumbnailPipeline& thumbnails_;
 };
 
 }  // namespace mxcd::api

@@ -120,6 +120,13 @@ class Section {
     }
   }
 
+  void flag(const std::string& key, bool& out) {
+    if (auto v = scalar(key)) {
+      require_flag(*v == "true" || *v == "false", key, *v);
+      out = *v == "true";
+    }
+  }
+
   void duration(const std::string& key, Duration& out) {
     if (auto v = scalar(key)) {
       auto d = parse_duration(*v);
@@ -131,6 +138,10 @@ class Section {
   }
 
   Section section(const std::string& key) { return Section(get(key), key_path(key)); }
+
+  void require_flag(bool ok, const std::string& key, const std::string& value) const {
+    if (!ok) throw Invalid{key_path(key), "must be true or false, got \"" + value + "\""};
+  }
 
   std::vector<YAML::Node> list(const std::string& key) {
     YAML::Node v = get(key);
@@ -366,6 +377,36 @@ Config::Database parse_database(Section database) {
   return out;
 }
 
+Config::Thumbnails parse_thumbnails(Section section) {
+  Config::Thumbnails t;
+  auto sizes = section.list("sizes");
+  if (YAML::Node given = section.get("sizes"); given && !given.IsNull()) t.sizes.clear();
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    Section entry(sizes[i], "thumbnails.sizes[" + std::to_string(i) + "]");
+    Config::Thumbnails::Size size;
+    entry.integer("width", size.width, 1, 4096);
+    entry.integer("height", size.height, 1, 4096);
+    require(size.width && size.height, entry.key_path("width"), "width and height are required");
+    std::string method = "scale";
+    entry.string("method", method);
+    require(method == "crop" || method == "scale", entry.key_path("method"),
+            "must be crop or scale, got \"" + method + "\"");
+    size.crop = method == "crop";
+    entry.reject_unknown_keys();
+    t.sizes.push_back(size);
+  }
+  require(!t.sizes.empty(), "thumbnails.sizes", "must list at least one size");
+  section.flag("generate_on_upload", t.generate_on_upload);
+  section.flag("dynamic", t.dynamic);
+  section.size("max_source_size", t.max_source_size, 1);
+  section.integer("max_pixels", t.max_pixels, 1, 1'000'000'000);
+  section.integer("max_frames", t.max_frames, 1, 100'000);
+  section.integer("workers", t.workers, 1, 256);
+  section.duration("time_limit", t.time_limit);
+  section.reject_unknown_keys();
+  return t;
+}
+
 Config parse(const YAML::Node& root_node) {
   Config c;
   Section root(root_node, "");
@@ -473,6 +514,8 @@ Config parse(const YAML::Node& root_node) {
   }
   write_store.reject_unknown_keys();
   media.reject_unknown_keys();
+
+  c.thumbnails = parse_thumbnails(root.section("thumbnails"));
 
   Section log = root.section("log");
   log.string("level", c.log.level);

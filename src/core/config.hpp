@@ -125,6 +125,26 @@ struct Config {
     } write_store;
   } media;
 
+  struct Thumbnails {
+    struct Size {
+      unsigned width = 0;
+      unsigned height = 0;
+      bool crop = false;  // crop: exactly this box, cut from the centre; else scale inside it
+    };
+    // Generated right after an image upload; a request gets the smallest of them that is at
+    // least as large as asked.
+    std::vector<Size> sizes = {{32, 32, true}, {96, 96, true}, {320, 240, false},
+                               {640, 480, false}, {800, 600, false}};
+    bool generate_on_upload = true;
+    // Other sizes on demand, snapped up to a fixed ladder so that the variants stay few.
+    bool dynamic = false;
+    std::uint64_t max_source_size = 40ULL << 20;
+    std::uint64_t max_pixels = 32'000'000;  // of one frame, from the image's header
+    unsigned max_frames = 250;              // animations with more frames get a still thumbnail
+    unsigned workers = 2;                   // images decoded at once
+    Duration time_limit = std::chrono::seconds(20);
+  } thumbnails;
+
   struct Log {
     std::string level = "info";
   } log;

@@ -65,6 +65,17 @@ asio::awaitable<Result<std::int64_t>> MediaRecords::lease_blob(const std::string
   }
 }
 
+asio::awaitable<Result<std::int64_t>> MediaRecords::commit_leased(BlobWriter& writer,
+                                                                   const BlobId& blob) {
+  auto lease = co_await lease_blob(blob.sha256);
+  if (!lease) co_return lease.error();
+  if (auto status = co_await writer.commit(); !status) {
+    release_lease(*lease);
+    co_return status.error();
+  }
+  co_return *lease;
+}
+
 void MediaRecords::release_lease(std::int64_t lease) {
   asio::post(blocking_pool_, [this, lease] {
     if (auto status = store_.release_lease(lease); !status) {
@@ -79,6 +90,17 @@ asio::awaitable<Status> MediaRecords::insert(MediaRecord record, std::int64_t le
       co_await run_blocking(blocking_pool_, [&] { return store_.insert_media(record, lease); });
   if (status) cache_put(std::make_shared<const MediaRecord>(std::move(record)));
   co_return status;
+}
+
+asio::awaitable<Result<std::optional<ThumbnailRecord>>> MediaRecords::find_thumbnail(
+    const ThumbnailKey& key) {
+  co_return co_await run_blocking(blocking_pool_, [&] { return store_.find_thumbnail(key); });
+}
+
+asio::awaitable<Result<std::optional<ThumbnailRecord>>> MediaRecords::insert_thumbnail(
+    ThumbnailRecord record, std::int64_t lease) {
+  co_return co_await run_blocking(blocking_pool_,
+                                  [&] { return store_.insert_thumbnail(record, lease); });
 }
 
 asio::awaitable<Result<bool>> MediaRecords::remove(const MediaKey& key) {

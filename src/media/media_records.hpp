@@ -31,6 +31,10 @@ class MediaRecords {
   boost::asio::awaitable<Result<RecordPtr>> find_fresh(const MediaKey& key);
   // Leases a blob about to be stored (see MetadataStore), waiting while it is being deleted.
   boost::asio::awaitable<Result<std::int64_t>> lease_blob(const std::string& sha256);
+  // Leases the finished writer's blob, then makes it durable: leased before the store looks
+  // for the bytes, a deletion of the same bytes cannot run between the store finding them
+  // and a record referring to them. Returns the lease for insert_media or insert_thumbnail.
+  boost::asio::awaitable<Result<std::int64_t>> commit_leased(BlobWriter& writer, const BlobId& blob);
   // Gives up a lease in the background (for an upload that failed).
   void release_lease(std::int64_t lease);
   boost::asio::awaitable<Status> insert(MediaRecord record, std::int64_t lease);
@@ -38,7 +42,12 @@ class MediaRecords {
       MediaRecord record, unsigned max_pending);
   boost::asio::awaitable<Result<MetadataStore::FillOutcome>> fill_pending(MediaRecord record,
                                                                           std::int64_t lease);
-  // Whether there was such a record.
+  // Thumbnails are not cached: a lookup is one indexed read.
+  boost::asio::awaitable<Result<std::optional<ThumbnailRecord>>> find_thumbnail(
+      const ThumbnailKey& key);
+  boost::asio::awaitable<Result<std::optional<ThumbnailRecord>>> insert_thumbnail(
+      ThumbnailRecord record, std::int64_t lease);
+  // Removes a record and its thumbnails; whether there was such a record.
   boost::asio::awaitable<Result<bool>> remove(const MediaKey& key);
   // Drops cached copies: the record was changed or removed elsewhere (another instance).
   void forget(const MediaKey& key);

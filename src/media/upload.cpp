@@ -4,6 +4,7 @@
 #include "core/content_disposition.hpp"
 #include "core/identifiers.hpp"
 
+#include <boost/asio/this_coro.hpp>
 #include <spdlog/spdlog.h>
 
 #include <memory>
@@ -79,15 +80,15 @@ asio::awaitable<Result<UploadPipeline::StoredBlob>> UploadPipeline::store_body(
     if (auto status = (*writer)->append(buffer.get(), *n); !status) co_return status.error();
   }
   BlobId blob = (*writer)->finish();
-  // Leased before the store looks for the bytes: a deletion of the same bytes cannot run
-  // between the store finding them and the record referring to them.
-  auto lease = co_await records_.lease_blob(blob.sha256);
+  auto lease = co_await records_.commit_leased(**writer, blob);
   if (!lease) co_return lease.error();
-  if (auto status = co_await (*writer)->commit(); !status) {
-    records_.release_lease(*lease);
-    co_return status.error();
-  }
   co_return StoredBlob{std::move(blob), *lease};
+}
+
+asio::awaitable<void> UploadPipeline::tell_stored(const MediaRecord& record) {
+  if (on_stored_) {
+    on_stored_(std::make_shared<const MediaRecord>(record), co_await asio::this_coro::executor);
+  }
 }
 
 MediaRecord UploadPipeline::new_record(const auth::Requester& uploader, MediaKey key,
@@ -115,6 +116,7 @@ asio::awaitable<Result<MediaKey>> UploadPipeline::upload(const auth::Requester& 
     co_return status.error();
   }
   log_upload(record, uploader);
+  co_await tell_stored(record);
   co_return record.key;
 }
 
@@ -179,6 +181,7 @@ asio::awaitable<Status> UploadPipeline::fill(const auth::Requester& uploader, co
   }
   waiters_.announce(key);
   log_upload(record, uploader);
+  co_await tell_stored(record);
   co_return Status();
 }
 

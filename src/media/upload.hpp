@@ -11,6 +11,7 @@
 #include "media/media_records.hpp"
 #include "media/pending_uploads.hpp"
 
+#include <functional>
 #include <mutex>
 #include <set>
 
@@ -37,6 +38,10 @@ class UploadPipeline {
                                                   UploadRequest request);
   // POST create: reserves a media ID for a later PUT.
   boost::asio::awaitable<Result<Reservation>> create(const auth::Requester& uploader);
+  // Called with every record that got its bytes (thumbnails are made from it), on the
+  // executor of the upload, which it may use for background work.
+  using StoredListener = std::function<void(RecordPtr, boost::asio::any_io_executor)>;
+  void on_stored(StoredListener listener) { on_stored_ = std::move(listener); }
   // PUT upload/{serverName}/{mediaId}: fills a reserved ID.
   boost::asio::awaitable<Status> fill(const auth::Requester& uploader, const MediaKey& key,
                                       UploadRequest request);
@@ -50,6 +55,7 @@ class UploadPipeline {
   };
   boost::asio::awaitable<Result<StoredBlob>> store_body(BlobStore& store,
                                                         const UploadRequest& request);
+  boost::asio::awaitable<void> tell_stored(const MediaRecord& record);
   MediaRecord new_record(const auth::Requester& uploader, MediaKey key,
                          const UploadRequest& request) const;
 
@@ -57,6 +63,7 @@ class UploadPipeline {
   BlobStores& stores_;
   MediaRecords& records_;
   UploadWaiters& waiters_;
+  StoredListener on_stored_;
 
   // Media IDs with a PUT in progress on this instance: a second PUT gets 409 at once
   // instead of streaming a body that fill_pending() would refuse at the end.

@@ -41,6 +41,25 @@ struct MediaRecord {
   bool pending() const { return !blob.has_value(); }
 };
 
+// A thumbnail is named by its media and the box it was made for (after size snapping, so
+// the variants per media stay few), not by the size of the image that came out.
+struct ThumbnailKey {
+  MediaKey media;
+  unsigned width = 0;
+  unsigned height = 0;
+  bool crop = false;  // else scale
+  bool animated = false;
+  bool operator==(const ThumbnailKey&) const = default;
+};
+
+struct ThumbnailRecord {
+  ThumbnailKey key;
+  BlobId blob;
+  std::string store;
+  std::string content_type;
+  std::int64_t created_ts = 0;
+};
+
 struct AccessTime {
   MediaKey key;
   std::int64_t ts = 0;
@@ -72,8 +91,15 @@ class MetadataStore {
   virtual Result<FillOutcome> fill_pending(const MediaRecord& filled, std::int64_t lease,
                                            std::int64_t now) = 0;
 
-  // Removes a record (finished or pending). When it was the blob's last record, the blob
-  // becomes a candidate for deletion. Returns whether there was such a record.
+  virtual Result<std::optional<ThumbnailRecord>> find_thumbnail(const ThumbnailKey& key) = 0;
+  // Records a generated thumbnail, consuming its blob's lease as insert_media does. Adds
+  // nothing when the media is gone or finished meanwhile or the thumbnail is already
+  // recorded (another instance made it too); returns the record that is there, if any.
+  virtual Result<std::optional<ThumbnailRecord>> insert_thumbnail(const ThumbnailRecord& record,
+                                                                  std::int64_t lease) = 0;
+
+  // Removes a record (finished or pending) and its thumbnails. Blobs no longer referred to
+  // become candidates for deletion. Returns whether there was such a record.
   virtual Result<bool> delete_media(const MediaKey& key, std::int64_t now) = 0;
 
   // --- Blob deletion, safe against a concurrent upload of the same bytes ---

@@ -31,6 +31,51 @@ MediaRecord read_media(const Row& row) {
   return r;
 }
 
+// Followed by the WHERE clause; joins the blob for its size and store.
+inline constexpr const char* kSelectThumbnail =
+    "SELECT t.server_name, t.media_id, t.width, t.height, t.method, t.animated, t.sha256, "
+    "b.size, b.store, t.content_type, t.created_ts FROM thumbnails t "
+    "JOIN blobs b ON b.sha256 = t.sha256 ";
+
+template <class Row>
+ThumbnailRecord read_thumbnail(const Row& row) {
+  ThumbnailRecord r;
+  r.key.media = {row.text(0), row.text(1)};
+  r.key.width = static_cast<unsigned>(row.integer(2));
+  r.key.height = static_cast<unsigned>(row.integer(3));
+  r.key.crop = row.text(4) == "crop";
+  r.key.animated = row.flag(5);
+  r.blob = BlobId{row.text(6), static_cast<std::uint64_t>(row.integer(7))};
+  r.store = row.text(8);
+  r.content_type = row.text(9);
+  r.created_ts = row.integer(10);
+  return r;
+}
+
+// Adds a thumbnail unless its media is gone or pending, or the row is already there.
+// Parameters $1..$9: server name, media ID, width, height, method, animated, sha256, content
+// type, created_ts. The casts type the parameters for PostgreSQL.
+inline constexpr const char* kInsertThumbnail =
+    "INSERT INTO thumbnails (server_name, media_id, width, height, method, animated, sha256, "
+    "content_type, created_ts) SELECT $1, $2, CAST($3 AS INTEGER), CAST($4 AS INTEGER), $5, "
+    "CAST($6 AS BOOLEAN), $7, $8, CAST($9 AS BIGINT) WHERE EXISTS (SELECT 1 FROM media "
+    "WHERE server_name = $1 AND media_id = $2 AND sha256 IS NOT NULL) ON CONFLICT DO NOTHING";
+
+inline std::string method_name(const ThumbnailKey& key) { return key.crop ? "crop" : "scale"; }
+
+// Makes a blob a deletion candidate once neither a record nor a thumbnail refers to it.
+// Parameters: $1 now, $2 sha256 (SQLite reads $N as the Nth parameter too).
+inline constexpr const char* kMarkIfUnreferenced =
+    "UPDATE blobs SET unreferenced_since_ts = $1 WHERE sha256 = $2 "
+    "AND NOT EXISTS (SELECT 1 FROM media WHERE media.sha256 = $2) "
+    "AND NOT EXISTS (SELECT 1 FROM thumbnails WHERE thumbnails.sha256 = $2)";
+
+// The claim's test that no record, thumbnail or lease holds blob b.
+inline constexpr const char* kNothingRefersToBlob =
+    " NOT EXISTS (SELECT 1 FROM blob_leases l WHERE l.sha256 = b.sha256) "
+    " AND NOT EXISTS (SELECT 1 FROM media m WHERE m.sha256 = b.sha256) "
+    " AND NOT EXISTS (SELECT 1 FROM thumbnails t WHERE t.sha256 = b.sha256) ";
+
 // insert_media and fill_pending found their lease gone: it expired, and a deletion may have
 // taken the bytes since.
 inline MatrixError lease_lost() {

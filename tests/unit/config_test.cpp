@@ -217,5 +217,38 @@ TEST(Units, Timestamps) {
   EXPECT_FALSE(parse_utc_timestamp("yesterday"));
 }
 
+TEST(Config, ThumbnailSizesAndLimits) {
+  Config defaults = load_ok(kMinimal);
+  EXPECT_EQ(defaults.thumbnails.sizes.size(), 5u);
+  EXPECT_TRUE(defaults.thumbnails.generate_on_upload);
+  EXPECT_FALSE(defaults.thumbnails.dynamic);
+  Config c = load_ok(minimal_with(
+      "thumbnails: {sizes: [{width: 64, height: 48, method: crop}, {width: 200, height: 100}], "
+      "generate_on_upload: false, dynamic: true, max_source_size: 8MiB, max_pixels: 1000, "
+      "max_frames: 10, workers: 3, time_limit: 5s}"));
+  ASSERT_EQ(c.thumbnails.sizes.size(), 2u);
+  EXPECT_EQ(c.thumbnails.sizes[0].width, 64u);
+  EXPECT_TRUE(c.thumbnails.sizes[0].crop);
+  EXPECT_FALSE(c.thumbnails.sizes[1].crop) << "scale is the default method";
+  EXPECT_FALSE(c.thumbnails.generate_on_upload);
+  EXPECT_TRUE(c.thumbnails.dynamic);
+  EXPECT_EQ(c.thumbnails.max_source_size, 8u << 20);
+  EXPECT_EQ(c.thumbnails.max_pixels, 1000u);
+  EXPECT_EQ(c.thumbnails.max_frames, 10u);
+  EXPECT_EQ(c.thumbnails.workers, 3u);
+  EXPECT_EQ(c.thumbnails.time_limit, std::chrono::seconds(5));
+}
+
+TEST(Config, BadThumbnailSettingsNameTheKey) {
+  EXPECT_EQ(load_error(minimal_with("thumbnails: {sizes: []}")).key, "thumbnails.sizes");
+  EXPECT_EQ(load_error(minimal_with("thumbnails: {sizes: [{width: 10, height: 10, method: fit}]}")).key,
+            "thumbnails.sizes[0].method");
+  EXPECT_EQ(load_error(minimal_with("thumbnails: {sizes: [{width: 10}]}")).key,
+            "thumbnails.sizes[0].width");
+  EXPECT_EQ(load_error(minimal_with("thumbnails: {dynamic: yes}")).key, "thumbnails.dynamic");
+  EXPECT_EQ(load_error(minimal_with("thumbnails: {workers: 0}")).key, "thumbnails.workers");
+  EXPECT_EQ(load_error(minimal_with("thumbnails: {size: []}")).key, "thumbnails.size");
+}
+
 }  // namespace
 }  // namespace mxcd

@@ -1,5 +1,5 @@
 // The blob deletion protocol of the SQLite metadata store: leases, claims, and what a
-// deletion must never take (a blob that a record or a live upload still needs).
+// deletion must never take (a blob that a record, a thumbnail or a live upload still needs).
 #include "meta/sqlite/sqlite_metadata_store.hpp"
 
 #include <gtest/gtest.h>
@@ -18,6 +18,7 @@ constexpr std::int64_t kNoReclaim = 0;  // no claim is old enough to be taken ov
 
 const BlobId kBlob{std::string(64, 'a'), 5};
 const BlobId kOtherBlob{std::string(64, 'b'), 7};
+const BlobId kThumbnailBlob{std::string(64, 'c'), 3};
 
 class SqliteMetadataStoreTest : public ::testing::Test {
  protected:
@@ -229,6 +230,62 @@ TEST_F(SqliteMetadataStoreTest, FillWithAGoneLeaseIsRefusedAndStaysPending) {
   auto found = store_->find_media(pending.key);
   ASSERT_TRUE(found.ok() && found->has_value());
   EXPECT_TRUE((**found).pending());
+}
+
+ThumbnailRecord thumbnail(const std::string& media_id, const BlobId& blob) {
+  return {{{"example.org", media_id}, 32, 32, true, false}, blob, "local", "image/png", kNow};
+}
+
+TEST_F(SqliteMetadataStoreTest, ThumbnailIsFoundByItsBoxAndKeepsItsBlob) {
+  insert("image", kBlob);
+  auto stored = store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob));
+  ASSERT_TRUE(stored.ok() && stored->has_value());
+  EXPECT_EQ((**stored).blob.sha256, kThumbnailBlob.sha256);
+  EXPECT_EQ((**stored).blob.size, kThumbnailBlob.size);
+  ThumbnailKey other_box = thumbnail("image", kThumbnailBlob).key;
+  other_box.crop = false;
+  auto missing = store_->find_thumbnail(other_box);
+  ASSERT_TRUE(missing.ok());
+  EXPECT_FALSE(missing->has_value());
+  EXPECT_EQ(claim(), Shas{}) << "the thumbnail refers to its blob";
+}
+
+TEST_F(SqliteMetadataStoreTest, DeletingMediaFreesItsThumbnailsBlobs) {
+  insert("image", kBlob);
+  ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
+  remove("image");
+  auto found = store_->find_thumbnail(thumbnail("image", kThumbnailBlob).key);
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(found->has_value());
+  EXPECT_EQ(claim(), (Shas{kBlob.sha256, kThumbnailBlob.sha256}));
+}
+
+TEST_F(SqliteMetadataStoreTest, ThumbnailBlobSharedWithMediaStaysWhileEitherRefersToIt) {
+  insert("image", kBlob);
+  insert("small", kThumbnailBlob);  // an upload with the same bytes as the thumbnail
+  ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
+  remove("small");
+  EXPECT_EQ(claim(), Shas{}) << "the thumbnail still refers to the blob";
+  remove("image");
+  EXPECT_EQ(claim(), (Shas{kBlob.sha256, kThumbnailBlob.sha256}));
+}
+
+TEST_F(SqliteMetadataStoreTest, ThumbnailOfDeletedMediaIsNotRecordedAndItsBlobIsFreed) {
+  insert("image", kBlob);
+  remove("image");
+  auto stored = store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob));
+  ASSERT_TRUE(stored.ok());
+  EXPECT_FALSE(stored->has_value());
+  EXPECT_EQ(claim(), (Shas{kBlob.sha256, kThumbnailBlob.sha256}));
+}
+
+TEST_F(SqliteMetadataStoreTest, SecondThumbnailForTheSameBoxKeepsTheFirst) {
+  insert("image", kBlob);
+  ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
+  auto second = store_->insert_thumbnail(thumbnail("image", kOtherBlob), lease(kOtherBlob));
+  ASSERT_TRUE(second.ok() && second->has_value());
+  EXPECT_EQ((**second).blob.sha256, kThumbnailBlob.sha256);
+  EXPECT_EQ(claim(), Shas{kOtherBlob.sha256}) << "the second thumbnail's blob is unused";
 }
 
 }  // namespace

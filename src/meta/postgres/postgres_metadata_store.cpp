@@ -56,6 +56,22 @@ constexpr const char* kMigrations[] = {
     );
     CREATE INDEX blob_leases_by_blob ON blob_leases (sha256);
     )sql",
+    // 3: thumbnails, one row per media and box (see ThumbnailKey).
+    R"sql(
+    CREATE TABLE thumbnails (
+      server_name  TEXT NOT NULL,
+      media_id     TEXT NOT NULL,
+      width        INTEGER NOT NULL,  -- the box asked for after snapping, not the output's size
+      height       INTEGER NOT NULL,
+      method       TEXT NOT NULL,     -- crop or scale
+      animated     BOOLEAN NOT NULL,
+      sha256       TEXT NOT NULL REFERENCES blobs (sha256),
+      content_type TEXT NOT NULL,
+      created_ts   BIGINT NOT NULL,
+      PRIMARY KEY (server_name, media_id, width, height, method, animated)
+    );
+    CREATE INDEX thumbnails_by_blob ON thumbnails (sha256);
+    )sql",
 };
 
 // The session advisory lock that lets one instance at a time migrate ("mxcd" in ASCII).
@@ -370,6 +386,39 @@ Result<MetadataStore::FillOutcome> PostgresMetadataStore::fill_pending(const Med
   return **outcome;
 }
 
+Result<std::optional<ThumbnailRecord>> PostgresMetadataStore::find_thumbnail(
+    const ThumbnailKey& key) {
+  static const std::string query =
+      std::string(sql::kSelectThumbnail) +
+      "WHERE t.server_name = $1 AND t.media_id = $2 AND t.width = $3 AND t.height = $4 "
+      "AND t.method = $5 AND t.animated = $6";
+  return transaction("find_thumbnail", Isolation::single_statement,
+                     [&](PgConnection& c) -> std::optional<ThumbnailRecord> {
+    auto q = c.query(query.c_str(), key.media.server_name, key.media.media_id,
+                     static_cast<std::int64_t>(key.width), static_cast<std::int64_t>(key.height),
+                     sql::method_name(key), key.animated);
+    if (q.rows() == 0) return std::nullopt;
+    return sql::read_thumbnail(q.row(0));
+  });
+}
+
+Result<std::optional<ThumbnailRecord>> PostgresMetadataStore::insert_thumbnail(
+    const ThumbnailRecord& r, std::int64_t lease) {
+  auto stored = transaction("insert_thumbnail", Isolation::serializable, [&](PgConnection& c) {
+    if (!insert_blob(c, r.blob, r.store, lease, r.created_ts)) return false;
+    auto added = c.query(
+        sql::kInsertThumbnail,
+        r.key.media.server_name, r.key.media.media_id, static_cast<std::int64_t>(r.key.width),
+        static_cast<std::int64_t>(r.key.height), sql::method_name(r.key), r.key.animated,
+        r.blob.sha256, r.content_type, r.created_ts);
+    if (added.affected() == 0) c.query(sql::kMarkIfUnreferenced, r.created_ts, r.blob.sha256);
+    return true;
+  });
+  if (!stored) return stored.error();
+  if (!*stored) return sql::lease_lost();
+  return find_thumbnail(r.key);
+}
+
 Result<bool> PostgresMetadataStore::delete_media(const MediaKey& key, std::int64_t now) {
   return transaction("delete_media", Isolation::serializable, [&](PgConnection& c) {
     auto deleted = c.query("DELETE FROM media WHERE server_name = $1 AND media_id = $2 "
@@ -377,10 +426,12 @@ Result<bool> PostgresMetadataStore::delete_media(const MediaKey& key, std::int64
                            key.server_name, key.media_id);
     if (deleted.rows() == 0) return false;
     announce(c, "deleted", key);  // other instances may hold the record in their caches
-    if (auto sha256 = deleted.optional_text(0, 0)) {
-      c.query("UPDATE blobs SET unreferenced_since_ts = $1 WHERE sha256 = $2 AND "
-              "NOT EXISTS (SELECT 1 FROM media WHERE media.sha256 = $2)",
-              now, *sha256);
+    auto thumbnails = c.query("DELETE FROM thumbnails WHERE server_name = $1 AND media_id = $2 "
+                              "RETURNING sha256",
+                              key.server_name, key.media_id);
+    if (auto sha256 = deleted.optional_text(0, 0)) c.query(sql::kMarkIfUnreferenced, now, *sha256);
+    for (int row = 0; row < thumbnails.rows(); ++row) {
+      c.query(sql::kMarkIfUnreferenced, now, thumbnails.text(row, 0));
     }
     return true;
   });
@@ -409,16 +460,14 @@ Status PostgresMetadataStore::release_lease(std::int64_t lease) {
 
 Result<std::vector<MetadataStore::DoomedBlob>> PostgresMetadataStore::claim_unreferenced_blobs(
     std::int64_t now, std::int64_t reclaim_before_ts, std::size_t limit) {
+  // SKIP LOCKED: another instance's claim takes what it has locked; this one the rest.
+  static const std::string query =
+      std::string("SELECT sha256, size, store FROM blobs b WHERE "
+                  "(b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL AND") +
+      sql::kNothingRefersToBlob + ") OR b.deleting_since_ts < $1 LIMIT $2 FOR UPDATE SKIP LOCKED";
   return transaction("claim_unreferenced_blobs", Isolation::serializable, [&](PgConnection& c) {
     c.query("DELETE FROM blob_leases WHERE expires_ts <= $1", now);
-    // SKIP LOCKED: another instance's claim takes what it has locked; this one the rest.
-    auto q = c.query(
-        "SELECT sha256, size, store FROM blobs b WHERE "
-        "(b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL "
-        " AND NOT EXISTS (SELECT 1 FROM blob_leases l WHERE l.sha256 = b.sha256) "
-        " AND NOT EXISTS (SELECT 1 FROM media m WHERE m.sha256 = b.sha256)) "
-        "OR b.deleting_since_ts < $1 LIMIT $2 FOR UPDATE SKIP LOCKED",
-        reclaim_before_ts, static_cast<std::int64_t>(limit));
+    auto q = c.query(query.c_str(), reclaim_before_ts, static_cast<std::int64_t>(limit));
     std::vector<DoomedBlob> doomed;
     for (int row = 0; row < q.rows(); ++row) {
       doomed.push_back({{q.text(row, 0), static_cast<std::uint64_t>(q.integer(row, 1))},

@@ -36,6 +36,9 @@ class PostgresMetadataStore final : public MetadataStore {
                                       std::int64_t now) override;
   Result<FillOutcome> fill_pending(const MediaRecord& filled, std::int64_t lease,
                                    std::int64_t now) override;
+  Result<std::optional<ThumbnailRecord>> find_thumbnail(const ThumbnailKey& key) override;
+  Result<std::optional<ThumbnailRecord>> insert_thumbnail(const ThumbnailRecord& record,
+                                                          std::int64_t lease) override;
   Result<bool> delete_media(const MediaKey& key, std::int64_t now) override;
   Result<std::optional<std::int64_t>> lease_blob(const std::string& sha256,
                                                  std::int64_t expires_ts) override;

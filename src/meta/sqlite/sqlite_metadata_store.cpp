@@ -53,6 +53,22 @@ constexpr const char* kMigrations[] = {
     );
     CREATE INDEX blob_leases_by_blob ON blob_leases (sha256);
     )sql",
+    // 3: thumbnails, one row per media and box (see ThumbnailKey).
+    R"sql(
+    CREATE TABLE thumbnails (
+      server_name  TEXT NOT NULL,
+      media_id     TEXT NOT NULL,
+      width        INTEGER NOT NULL,  -- the box asked for after snapping, not the output's size
+      height       INTEGER NOT NULL,
+      method       TEXT NOT NULL,     -- crop or scale
+      animated     INTEGER NOT NULL,
+      sha256       TEXT NOT NULL REFERENCES blobs (sha256),
+      content_type TEXT NOT NULL,
+      created_ts   INTEGER NOT NULL,
+      PRIMARY KEY (server_name, media_id, width, height, method, animated)
+    );
+    CREATE INDEX thumbnails_by_blob ON thumbnails (sha256);
+    )sql",
 };
 
 struct SqliteError : std::runtime_error {
@@ -374,6 +390,54 @@ Result<MetadataStore::FillOutcome> SqliteMetadataStore::fill_pending(const Media
   return **outcome;
 }
 
+namespace {
+const std::string kSelectThumbnailByKey =
+    std::string(sql::kSelectThumbnail) +
+    "WHERE t.server_name = ? AND t.media_id = ? AND t.width = ? AND t.height = ? "
+    "AND t.method = ? AND t.animated = ?";
+
+std::optional<ThumbnailRecord> select_thumbnail(SqliteConnection& c, const ThumbnailKey& key) {
+  auto& q = c.statement(kSelectThumbnailByKey.c_str());
+  q.bind(key.media.server_name, key.media.media_id, static_cast<std::int64_t>(key.width),
+         static_cast<std::int64_t>(key.height), sql::method_name(key), key.animated);
+  if (!q.step()) return std::nullopt;
+  ThumbnailRecord r = sql::read_thumbnail(q);
+  q.reset();
+  return r;
+}
+}  // namespace
+
+Result<std::optional<ThumbnailRecord>> SqliteMetadataStore::find_thumbnail(
+    const ThumbnailKey& key) {
+  std::lock_guard lock(reader_mutex_);
+  return guarded("find_thumbnail", [&] { return select_thumbnail(*reader_, key); });
+}
+
+Result<std::optional<ThumbnailRecord>> SqliteMetadataStore::insert_thumbnail(
+    const ThumbnailRecord& r, std::int64_t lease) {
+  std::lock_guard lock(writer_mutex_);
+  auto stored = guarded("insert_thumbnail", [&]() -> std::optional<std::optional<ThumbnailRecord>> {
+    Transaction tx(*writer_);
+    if (!insert_blob(*writer_, r.blob, r.store, lease, r.created_ts)) return std::nullopt;
+    writer_
+        ->statement(
+            sql::kInsertThumbnail)
+        .bind(r.key.media.server_name, r.key.media.media_id, static_cast<std::int64_t>(r.key.width),
+              static_cast<std::int64_t>(r.key.height), sql::method_name(r.key), r.key.animated,
+              r.blob.sha256, r.content_type, r.created_ts)
+        .run();
+    if (writer_->changes() == 0) {
+      writer_->statement(sql::kMarkIfUnreferenced).bind(r.created_ts, r.blob.sha256).run();
+    }
+    auto there = select_thumbnail(*writer_, r.key);
+    tx.commit();
+    return there;
+  });
+  if (!stored) return stored.error();
+  if (!*stored) return sql::lease_lost();
+  return std::move(**stored);
+}
+
 Result<bool> SqliteMetadataStore::delete_media(const MediaKey& key, std::int64_t now) {
   std::lock_guard lock(writer_mutex_);
   return guarded("delete_media", [&] {
@@ -381,17 +445,19 @@ Result<bool> SqliteMetadataStore::delete_media(const MediaKey& key, std::int64_t
     auto& q = writer_->statement("SELECT sha256 FROM media WHERE server_name = ? AND media_id = ?");
     q.bind(key.server_name, key.media_id);
     if (!q.step()) return false;
-    std::optional<std::string> sha256 = q.optional_text(0);
+    std::vector<std::string> blobs;
+    if (!q.is_null(0)) blobs.push_back(q.text(0));
     q.reset();
-    writer_->statement("DELETE FROM media WHERE server_name = ? AND media_id = ?")
-        .bind(key.server_name, key.media_id)
-        .run();
-    if (sha256) {
-      writer_
-          ->statement("UPDATE blobs SET unreferenced_since_ts = ? WHERE sha256 = ? AND "
-                      "NOT EXISTS (SELECT 1 FROM media WHERE media.sha256 = blobs.sha256)")
-          .bind(now, *sha256)
-          .run();
+    auto& thumbnails =
+        writer_->statement("SELECT sha256 FROM thumbnails WHERE server_name = ? AND media_id = ?");
+    thumbnails.bind(key.server_name, key.media_id);
+    while (thumbnails.step()) blobs.push_back(thumbnails.text(0));
+    for (const char* table : {"DELETE FROM media WHERE server_name = ? AND media_id = ?",
+                              "DELETE FROM thumbnails WHERE server_name = ? AND media_id = ?"}) {
+      writer_->statement(table).bind(key.server_name, key.media_id).run();
+    }
+    for (const auto& sha256 : blobs) {
+      writer_->statement(sql::kMarkIfUnreferenced).bind(now, sha256).run();
     }
     tx.commit();
     return true;
@@ -428,16 +494,15 @@ Status SqliteMetadataStore::release_lease(std::int64_t lease) {
 
 Result<std::vector<MetadataStore::DoomedBlob>> SqliteMetadataStore::claim_unreferenced_blobs(
     std::int64_t now, std::int64_t reclaim_before_ts, std::size_t limit) {
+  static const std::string query =
+      std::string("SELECT sha256, size, store FROM blobs b WHERE "
+                  "(b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL AND") +
+      sql::kNothingRefersToBlob + ") OR b.deleting_since_ts < ? LIMIT ?";
   std::lock_guard lock(writer_mutex_);
   return guarded("claim_unreferenced_blobs", [&] {
     Transaction tx(*writer_);
     writer_->statement("DELETE FROM blob_leases WHERE expires_ts <= ?").bind(now).run();
-    auto& q = writer_->statement(
-        "SELECT sha256, size, store FROM blobs b WHERE "
-        "(b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL "
-        " AND NOT EXISTS (SELECT 1 FROM blob_leases l WHERE l.sha256 = b.sha256) "
-        " AND NOT EXISTS (SELECT 1 FROM media m WHERE m.sha256 = b.sha256)) "
-        "OR b.deleting_since_ts < ? LIMIT ?");
+    auto& q = writer_->statement(query.c_str());
     q.bind(reclaim_before_ts, static_cast<std::int64_t>(limit));
     std::vector<DoomedBlob> doomed;
     while (q.step()) {

@@ -1,0 +1,256 @@
+#include "media/thumbnail.hpp"
+
+#include "core/blocking.hpp"
+#include "core/clock.hpp"
+#include "core/identifiers.hpp"
+#include "thumbnail/thumbnailer.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+namespace mxcd {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t kMaxRememberedFailures = 4096;
+
+std::string flight_key(const ThumbnailKey& key) {
+  return key.media.server_name + '/' + key.media.media_id + '/' + std::to_string(key.width) +
+         'x' + std::to_string(key.height) + (key.crop ? "/crop" : "/scale") +
+         (key.animated ? "/animated" : "");
+}
+
+// Only these types can hold an animation (GIF, WebP; APNG is labelled image/png).
+bool may_be_animated(std::string_view content_type) {
+  return content_type == "image/gif" || content_type == "image/webp" ||
+         content_type == "image/png" || content_type == "image/apng";
+}
+
+bool is_image(std::string_view content_type) { return content_type.starts_with("image/"); }
+
+// A failure that the same bytes will always meet again, rather than a passing one.
+bool lasting(const MatrixError& error) { return error.status == 400 || error.status == 413; }
+
+}  // namespace
+
+// One thumbnail being made; the requests that arrive meanwhile wait for its outcome.
+struct ThumbnailPipeline::Flight {
+  struct Waiter {
+    explicit Waiter(asio::any_io_executor executor) : timer(std::move(executor)) {}
+    asio::steady_timer timer;
+    bool woken = false;  // touched only on the timer's executor
+  };
+  std::mutex mutex;
+  std::optional<Result<ThumbnailRecord>> outcome;
+  std::vector<std::shared_ptr<Waiter>> waiters;
+
+  void land(Result<ThumbnailRecord> result) {
+    std::lock_guard lock(mutex);
+    outcome = std::move(result);
+    for (auto& waiter : waiters) {
+      // On the waiter's own executor: the timer is not thread-safe.
+      asio::post(waiter->timer.get_executor(), [waiter] {
+        waiter->woken = true;
+        waiter->timer.cancel();
+      });
+    }
+  }
+
+  asio::awaitable<Result<ThumbnailRecord>> wait() {
+    auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+    {
+      std::lock_guard lock(mutex);
+      if (outcome) co_return *outcome;
+      waiters.push_back(waiter);
+    }
+    // The wake-up runs on this coroutine's executor, so it cannot slip in between the check
+    // of `woken` and the start of the wait.
+    if (!waiter->woken) {
+      waiter->timer.expires_at(asio::steady_timer::time_point::max());
+      boost::system::error_code ignored;
+      co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    std::lock_guard lock(mutex);
+    co_return *outcome;
+  }
+};
+
+ThumbnailPipeline::ThumbnailPipeline(const Config& config, BlobStores& stores,
+                                     MediaRecords& records, DownloadPipeline& downloads,
+                                     asio::thread_pool& blocking_pool)
+    : config_(config),
+      stores_(stores),
+      records_(records),
+      downloads_(downloads),
+      blocking_pool_(blocking_pool),
+      workers_(config.thumbnails.workers) {}
+
+ThumbnailPipeline::~ThumbnailPipeline() { workers_.join(); }
+
+asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::find(const ThumbnailRequest& request) {
+  auto found = co_await downloads_.find(request.media);
+  if (!found) co_return found.error();
+  RecordPtr media = std::move(*found);
+  if (!is_image(media->content_type)) {
+    co_return MatrixError::bad_request("The media cannot be thumbnailed: it is not an image");
+  }
+  ThumbnailBox box =
+      choose_thumbnail_box(config_.thumbnails, request.width, request.height, request.crop);
+  ThumbnailKey key{media->key, box.width, box.height, box.crop,
+                   request.animated && may_be_animated(media->content_type)};
+  co_return co_await find_or_make(std::move(media), std::move(key));
+}
+
+asio::awaitable<Result<OpenBlob>> ThumbnailPipeline::open(const ThumbnailRecord& thumbnail) {
+  BlobStore* store = stores_.find(thumbnail.store);
+  if (!store) co_return MatrixError::unavailable("The thumbnail's store is not configured");
+  co_return co_await store->open(thumbnail.blob, std::nullopt);
+}
+
+void ThumbnailPipeline::made_upload(RecordPtr media, asio::any_io_executor executor) {
+  if (!config_.thumbnails.generate_on_upload || !is_image(media->content_type)) return;
+  asio::co_spawn(executor, make_configured(std::move(media)), asio::detached);
+}
+
+asio::awaitable<void> ThumbnailPipeline::make_configured(RecordPtr media) {
+  for (const auto& size : config_.thumbnails.sizes) {
+    if (stopping_) co_return;
+    ThumbnailKey key{media->key, size.width, size.height, size.crop, false};
+    auto made = co_await find_or_make(media, std::move(key));
+    if (!made && lasting(made.error())) co_return;  // every other size would fail alike
+  }
+}
+
+asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::find_or_make(RecordPtr media,
+                                                                         ThumbnailKey key) {
+  auto existing = co_await records_.find_thumbnail(key);
+  if (!existing) co_return existing.error();
+  if (*existing) co_return std::move(**existing);
+
+  // Failures come from the source (its format, size, corruption), whatever the box.
+  const std::string failure_key = media->blob->sha256 + (key.animated ? "/animated" : "");
+  {
+    std::lock_guard lock(failures_mutex_);
+    if (auto it = failures_.find(failure_key); it != failures_.end()) co_return it->second;
+  }
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard lock(flights_mutex_);
+    auto [it, inserted] = flights_.try_emplace(flight_key(key));
+    if (inserted) it->second = std::make_shared<Flight>();
+    flight = it->second;
+    leader = inserted;
+  }
+  if (!leader) co_return co_await flight->wait();
+
+  auto made = co_await make(media, key);
+  if (!made && lasting(made.error())) {
+    std::lock_guard lock(failures_mutex_);
+    if (failures_.size() >= kMaxRememberedFailures) failures_.clear();
+    failures_.emplace(failure_key, made.error());
+  }
+  {
+    std::lock_guard lock(flights_mutex_);
+    flights_.erase(flight_key(key));
+  }
+  flight->land(made);
+  co_return made;
+}
+
+asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::make(RecordPtr media, ThumbnailKey key) {
+  auto source = co_await read_source(*media);
+  if (!source) co_return source.error();
+  const auto& t = config_.thumbnails;
+  thumbnail::Spec spec{key.width, key.height,
+                       key.crop ? thumbnail::Method::crop : thumbnail::Method::scale, key.animated};
+  thumbnail::Limits limits{t.max_source_size, t.max_pixels, t.max_frames, t.time_limit};
+  auto rendered = co_await run_blocking(
+      workers_, [&] { return thumbnail::make_thumbnail(*source, spec, limits); });
+  *source = std::string();  // the source's memory goes before the thumbnail is stored
+  const std::string uri = mxc_uri(media->key.server_name, media->key.media_id);
+  if (!rendered) {
+    spdlog::info("no thumbnail for {}: {}", uri, rendered.error().message);
+    co_return rendered.error();
+  }
+  auto stored = co_await store(*media, key, std::move(rendered->bytes), rendered->content_type);
+  if (stored) {
+    spdlog::info("thumbnail generated {} {}x{} {}{} -> {}x{} {} ({} bytes)", uri, key.width,
+                 key.height, key.crop ? "crop" : "scale", key.animated ? " animated" : "",
+                 rendered->width, rendered->height, rendered->content_type, stored->blob.size);
+  }
+  co_return stored;
+}
+
+asio::awaitable<Result<std::string>> ThumbnailPipeline::read_source(const MediaRecord& media) {
+  const std::uint64_t size = media.blob->size;
+  if (size > config_.thumbnails.max_source_size) {
+    co_return MatrixError::too_large("The media is larger than the " +
+                                     std::to_string(config_.thumbnails.max_source_size) +
+                                     "-byte limit for thumbnailing");
+  }
+  auto opened = co_await downloads_.open(media, std::nullopt);
+  if (!opened) co_return opened.error();
+  if (auto& growing = opened->growing) {
+    // Coming in from object storage: wait for the last byte.
+    while (growing->state() == GrowingFile::State::growing && growing->available() < size) {
+      co_await growing->wait_beyond(growing->available());
+    }
+    if (growing->available() < size) {
+      co_return MatrixError::unavailable("The media could not be fetched from storage");
+    }
+  }
+  co_return co_await run_blocking(blocking_pool_, [&]() -> Result<std::string> {
+    std::string bytes(size, '\0');
+    std::size_t done = 0;
+    while (done < size) {
+      ssize_t n = ::pread(opened->fd.get(), bytes.data() + done, size - done,
+                          static_cast<off_t>(done - opened->start));
+      if (n <= 0) {
+        spdlog::error("reading blob {} for a thumbnail failed", media.blob->sha256);
+        return MatrixError::internal("Reading the media failed");
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    return bytes;
+  });
+}
+
+asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::store(const MediaRecord& media,
+                                                                  ThumbnailKey key,
+                                                                  std::string bytes,
+                                                                  std::string content_type) {
+  BlobStore& target = stores_.write_store(MediaKind::thumbnails);
+  auto writer = target.begin_write(content_type);
+  if (!writer) co_return writer.error();
+  if (auto status = (*writer)->append(bytes.data(), bytes.size()); !status) {
+    co_return status.error();
+  }
+  BlobId blob = (*writer)->finish();
+  auto lease = co_await records_.commit_leased(**writer, blob);
+  if (!lease) co_return lease.error();
+  ThumbnailRecord record{std::move(key), std::move(blob), std::string(target.name()),
+                         std::move(content_type), now_ms()};
+  auto stored = co_await records_.insert_thumbnail(record, *lease);
+  if (!stored) {
+    records_.release_lease(*lease);
+    co_return stored.error();
+  }
+  if (!*stored) {
+    co_return MatrixError::not_found(mxc_uri(media.key.server_name, media.key.media_id) +
+                                     " was deleted");
+  }
+  co_return std::move(**stored);
+}
+
+}  // namespace mxcd

@@ -1,0 +1,74 @@
+// What happens on a thumbnail request: find the media as a download would (waiting for an
+// async upload, applying quarantine and the legacy freeze), choose the box, and serve the
+// thumbnail made for it, making it first when there is none yet. A thumbnail is made once:
+// concurrent requests for the same one wait for the first, and the result is stored as a
+// blob with a metadata row, so every later request (on any instance) gets the same bytes.
+// Images are decoded by a bounded pool of worker threads, never by a network thread.
+#pragma once
+
+#include "blob/blob_stores.hpp"
+#include "core/config.hpp"
+#include "media/download.hpp"
+#include "media/media_records.hpp"
+#include "media/thumbnail_sizes.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace mxcd {
+
+struct ThumbnailRequest {
+  DownloadRequest media;
+  unsigned width = 0;  // as asked, before choosing the box
+  unsigned height = 0;
+  bool crop = false;
+  bool animated = false;
+};
+
+class ThumbnailPipeline {
+ public:
+  ThumbnailPipeline(const Config& config, BlobStores& stores, MediaRecords& records,
+                    DownloadPipeline& downloads, boost::asio::thread_pool& blocking_pool);
+  ~ThumbnailPipeline();
+
+  boost::asio::awaitable<Result<ThumbnailRecord>> find(const ThumbnailRequest& request);
+  boost::asio::awaitable<Result<OpenBlob>> open(const ThumbnailRecord& thumbnail);
+
+  // After an upload: makes the configured sizes of an image in the background.
+  void made_upload(RecordPtr media, boost::asio::any_io_executor executor);
+  // Background generation stops after the thumbnail in progress.
+  void stop() { stopping_ = true; }
+
+ private:
+  struct Flight;
+  boost::asio::awaitable<Result<ThumbnailRecord>> find_or_make(RecordPtr media, ThumbnailKey key);
+  boost::asio::awaitable<Result<ThumbnailRecord>> make(RecordPtr media, ThumbnailKey key);
+  boost::asio::awaitable<Result<std::string>> read_source(const MediaRecord& media);
+  boost::asio::awaitable<Result<ThumbnailRecord>> store(const MediaRecord& media, ThumbnailKey key,
+                                                        std::string bytes, std::string content_type);
+  boost::asio::awaitable<void> make_configured(RecordPtr media);
+
+  const Config& config_;
+  BlobStores& stores_;
+  MediaRecords& records_;
+  DownloadPipeline& downloads_;
+  boost::asio::thread_pool& blocking_pool_;
+  boost::asio::thread_pool workers_;
+  std::atomic<bool> stopping_{false};
+
+  // Thumbnails being made on this instance, by key: later requests wait for the first.
+  std::mutex flights_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
+  // Why recent sources could not be thumbnailed, so that a hostile file is decoded once,
+  // not at every request. Cleared when full.
+  std::mutex failures_mutex_;
+  std::unordered_map<std::string, MatrixError> failures_;
+};
+
+}  // namespace mxcd

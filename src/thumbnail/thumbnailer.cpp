@@ -1,0 +1,326 @@
+#include "thumbnail/thumbnailer.hpp"
+
+#include <vips/vips.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+
+namespace mxcd::thumbnail {
+
+namespace {
+
+// The formats we thumbnail, recognised from their first bytes. Anything else never reaches
+// libvips, whose other loaders (PDF, FITS, OpenSlide, MATLAB, CSV, ...) are blocked as well.
+enum class Format { jpeg, png, gif, webp, bmp, tiff, heif, jxl, svg };
+
+// The libvips loaders left reachable. ImageMagick only reads BMP: nothing but bytes that
+// start like a BMP is handed to libvips without a loader of its own claiming it first.
+constexpr const char* kAllowedLoaders[] = {
+    "VipsForeignLoadJpegBuffer", "VipsForeignLoadPngBuffer",  "VipsForeignLoadNsgifBuffer",
+    "VipsForeignLoadWebpBuffer", "VipsForeignLoadTiffBuffer", "VipsForeignLoadHeifBuffer",
+    "VipsForeignLoadJxlBuffer",  "VipsForeignLoadSvgBuffer",  "VipsForeignLoadMagickBuffer",
+};
+
+// The most memory one animated thumbnail's frames may take (4 bytes per pixel at most).
+constexpr std::uint64_t kAnimationMemory = 64ULL << 20;
+
+bool starts_with(std::string_view bytes, std::string_view prefix) {
+  return bytes.substr(0, prefix.size()) == prefix;
+}
+
+// Up to n bytes from pos, none past the end (substr throws std::out_of_range there).
+std::string_view bytes_at(std::string_view bytes, std::size_t pos, std::size_t n) {
+  return pos <= bytes.size() ? bytes.substr(pos, n) : std::string_view();
+}
+
+std::optional<Format> sniff(std::string_view b) {
+  using namespace std::string_view_literals;
+  if (starts_with(b, "\xFF\xD8\xFF"sv)) return Format::jpeg;
+  if (starts_with(b, "\x89PNG\r\n\x1A\n"sv)) return Format::png;
+  if (starts_with(b, "GIF87a"sv) || starts_with(b, "GIF89a"sv)) return Format::gif;
+  if (starts_with(b, "RIFF"sv) && bytes_at(b, 8, 4) == "WEBP"sv) return Format::webp;
+  if (starts_with(b, "BM"sv) && b.size() >= 26) return Format::bmp;
+  if (starts_with(b, "II*\0"sv) || starts_with(b, "MM\0*"sv)) return Format::tiff;
+  if (starts_with(b, "\xFF\x0A"sv) || starts_with(b, "\0\0\0\x0CJXL \r\n\x87\n"sv)) return Format::jxl;
+  if (bytes_at(b, 4, 4) == "ftyp"sv) {
+    std::string_view brand = bytes_at(b, 8, 4);
+    for (auto known : {"heic"sv, "heix"sv, "hevc"sv, "hevx"sv, "heim"sv, "heis"sv, "mif1"sv,
+                       "msf1"sv, "avif"sv, "avis"sv}) {
+      if (brand == known) return Format::heif;
+    }
+    return std::nullopt;
+  }
+  // SVG is text: an XML declaration, a comment or a doctype may come before the <svg element.
+  std::string_view head = b.substr(0, 4096);
+  std::size_t start = head.find_first_not_of(" \t\r\n");
+  if (starts_with(head, "\xEF\xBB\xBF"sv)) start = head.find_first_not_of(" \t\r\n", 3);
+  if (start != std::string_view::npos && head[start] == '<' && head.find("<svg") != head.npos) {
+    return Format::svg;
+  }
+  return std::nullopt;
+}
+
+std::int64_t little_endian_int32(std::string_view b, std::size_t at) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(b[at + i]);
+  return static_cast<std::int32_t>(v);
+}
+
+MatrixError not_an_image(std::string why) {
+  return MatrixError::bad_request("The media cannot be thumbnailed: " + std::move(why));
+}
+
+MatrixError vips_failure(std::string_view what) {
+  // libvips keeps its error text per thread; take it and clear it for the next render.
+  std::string detail = vips_error_buffer();
+  vips_error_clear();
+  while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
+  if (auto newline = detail.find('\n'); newline != std::string::npos) detail.resize(newline);
+  return not_an_image(std::string(what) + (detail.empty() ? "" : " (" + detail + ")"));
+}
+
+// Every item of metadata but the animation's goes (EXIF with GPS, XMP, IPTC, ICC: the
+// pixels are already sRGB). By hand, because libvips 8.14's WebP saver ignores its strip
+// option, and the savers rebuild EXIF from the parsed exif-* fields, not only exif-data.
+void strip_metadata(VipsImage* image) {
+  static const std::string_view kKept[] = {VIPS_META_PAGE_HEIGHT, VIPS_META_N_PAGES, "delay",
+                                           "loop"};
+  gchar** fields = vips_image_get_fields(image);
+  for (gchar** field = fields; *field; ++field) {
+    if (std::find(std::begin(kKept), std::end(kKept), *field) == std::end(kKept)) {
+      vips_image_remove(image, *field);
+    }
+  }
+  g_strfreev(fields);
+}
+
+// libvips 8.14 writes an EXIF chunk (resolution, orientation) into every animated WebP,
+// whatever the image's metadata: drop it, and any XMP or ICC chunk, from the RIFF container.
+void strip_webp_chunks(std::string& webp) {
+  constexpr std::size_t kHeader = 12;  // "RIFF", size, "WEBP"
+  std::string out = webp.substr(0, kHeader);
+  for (std::size_t at = kHeader; at + 8 <= webp.size();) {
+    std::string_view fourcc(webp.data() + at, 4);
+    std::size_t length = static_cast<std::uint32_t>(little_endian_int32(webp, at + 4));
+    std::size_t next = at + 8 + length + (length & 1);
+    if (next > webp.size()) return;  // not what libvips writes: leave it as it is
+    if (fourcc != "EXIF" && fourcc != "XMP " && fourcc != "ICCP") {
+      out.append(webp, at, next - at);
+    }
+    at = next;
+  }
+  // VP8X flags: ICC 0x20, EXIF 0x08, XMP 0x04.
+  if (out.size() > kHeader + 8 && out.compare(kHeader, 4, "VP8X") == 0) {
+    out[kHeader + 8] = static_cast<char>(out[kHeader + 8] & ~(0x20 | 0x08 | 0x04));
+  }
+  const std::uint32_t riff_size = static_cast<std::uint32_t>(out.size() - 8);
+  for (int i = 0; i < 4; ++i) out[4 + i] = static_cast<char>(riff_size >> (8 * i) & 0xFF);
+  webp = std::move(out);
+}
+
+MatrixError too_slow(const Limits& limits) {
+  return not_an_image("it took longer than " + std::to_string(limits.time_limit.count()) + " ms");
+}
+
+struct ImageRef {
+  VipsImage* image = nullptr;
+  ImageRef() = default;
+  explicit ImageRef(VipsImage* i) : image(i) {}
+  ImageRef(const ImageRef&) = delete;
+  ImageRef& operator=(const ImageRef&) = delete;
+  ImageRef(ImageRef&& other) noexcept : image(std::exchange(other.image, nullptr)) {}
+  ImageRef& operator=(ImageRef&& other) noexcept {
+    std::swap(image, other.image);
+    return *this;
+  }
+  ~ImageRef() {
+    if (image) g_object_unref(image);
+  }
+  VipsImage** out() { return &image; }
+};
+
+// Stops a render that runs past its deadline: libvips reports progress while it computes,
+// and a killed image ends the computation with an error.
+struct Deadline {
+  std::chrono::steady_clock::time_point at;
+  bool expired = false;
+};
+
+void on_eval(VipsImage* /*image*/, VipsProgress* progress, void* user) {
+  auto* deadline = static_cast<Deadline*>(user);
+  if (std::chrono::steady_clock::now() > deadline->at) {
+    deadline->expired = true;
+    vips_image_set_kill(progress->im, TRUE);
+  }
+}
+
+// Crop for an animation: libvips 8.14 crops the whole strip of frames, not each frame, so
+// the frames are scaled to cover the box first and then each is cut down to it.
+Result<ImageRef> crop_frames(ImageRef scaled, unsigned frames, const Spec& spec) {
+  const int frame_height = vips_image_get_page_height(scaled.image);
+  const int width = std::min<int>(scaled.image->Xsize, static_cast<int>(spec.width));
+  const int height = std::min<int>(frame_height, static_cast<int>(spec.height));
+  const int left = (scaled.image->Xsize - width) / 2;
+  const int top = (frame_height - height) / 2;
+  std::vector<ImageRef> pieces(frames);
+  std::vector<VipsImage*> raw(frames);
+  for (unsigned i = 0; i < frames; ++i) {
+    if (vips_extract_area(scaled.image, pieces[i].out(), left,
+                          static_cast<int>(i) * frame_height + top, width, height, nullptr)) {
+      return vips_failure("cropping a frame failed");
+    }
+    raw[i] = pieces[i].image;
+  }
+  ImageRef joined;
+  if (vips_arrayjoin(raw.data(), joined.out(), static_cast<int>(frames), "across", 1, nullptr)) {
+    return vips_failure("joining the frames failed");
+  }
+  vips_image_set_int(joined.image, VIPS_META_PAGE_HEIGHT, height);
+  return joined;
+}
+
+}  // namespace
+
+void initialise() {
+  if (VIPS_INIT("mxcd")) throw std::runtime_error(std::string("libvips: ") + vips_error_buffer());
+  // Every render decodes different bytes: a cache of operations would only hold memory.
+  vips_cache_set_max(0);
+  vips_cache_set_max_mem(0);
+  vips_cache_set_max_files(0);
+  // Renders run side by side in mxcd's worker pool, one thread each, which bounds memory
+  // by the pool's size; libvips's own threads would multiply it.
+  vips_concurrency_set(1);
+  // Hostile files make libvips warn a lot; what matters reaches the caller as an error.
+  g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING,
+                    [](const gchar*, GLogLevelFlags, const gchar*, gpointer) {}, nullptr);
+  vips_operation_block_set("VipsForeignLoad", TRUE);
+  for (const char* loader : kAllowedLoaders) vips_operation_block_set(loader, FALSE);
+}
+
+std::string_view file_extension(std::string_view content_type) {
+  if (content_type == "image/png") return "png";
+  if (content_type == "image/webp") return "webp";
+  return "jpg";
+}
+
+Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, const Limits& limits) {
+  if (source.size() > limits.max_source_bytes) {
+    return MatrixError::too_large("The media is larger than the " +
+                                  std::to_string(limits.max_source_bytes) +
+                                  "-byte limit for thumbnailing");
+  }
+  if (spec.width == 0 || spec.height == 0) return not_an_image("empty size");
+  auto format = sniff(source);
+  if (!format) return not_an_image("not an image in a supported format");
+  auto too_many_pixels = [&](std::uint64_t width, std::uint64_t height) -> std::optional<MatrixError> {
+    if (width * height <= limits.max_pixels) return std::nullopt;
+    return MatrixError::too_large("The image has " + std::to_string(width) + "x" +
+                                  std::to_string(height) + " pixels, more than the " +
+                                  std::to_string(limits.max_pixels) + " allowed for thumbnailing");
+  };
+  if (*format == Format::bmp) {
+    // ImageMagick decodes BMP; its header is checked here, before ImageMagick sees it.
+    std::int64_t width = little_endian_int32(source, 18), height = little_endian_int32(source, 22);
+    if (width <= 0 || height == 0) return not_an_image("a corrupt BMP header");
+    if (auto e = too_many_pixels(width, height < 0 ? -height : height)) return *e;
+  }
+
+  // The header alone: no pixel is decoded yet.
+  ImageRef header(vips_image_new_from_buffer(source.data(), source.size(), "", "access",
+                                             VIPS_ACCESS_SEQUENTIAL, nullptr));
+  if (!header.image) return vips_failure("unreadable image");
+  if (auto e = too_many_pixels(vips_image_get_width(header.image),
+                               vips_image_get_page_height(header.image))) {
+    return *e;
+  }
+  const unsigned pages = static_cast<unsigned>(std::max(1, vips_image_get_n_pages(header.image)));
+  // An animation is rendered into memory before it is encoded (see below): when its frames
+  // at the box's size would not fit the budget, the thumbnail is a still one instead.
+  const bool animate = spec.animated && (*format == Format::gif || *format == Format::webp) &&
+                       pages > 1 && pages <= limits.max_frames &&
+                       std::uint64_t{spec.width} * spec.height * 4 * pages <= kAnimationMemory;
+
+  // An animated crop scales each frame to cover the box and crops the frames afterwards;
+  // everything else is one libvips thumbnail call, which also decodes at a reduced size
+  // where the format allows it (JPEG, WebP, HEIF, SVG), applies the EXIF orientation and
+  // converts to sRGB.
+  const bool crop_here = spec.method == Method::crop && !animate;
+  unsigned fit_width = spec.width, fit_height = spec.height;
+  if (spec.method == Method::crop && animate) {
+    double frame_width = vips_image_get_width(header.image);
+    double frame_height = vips_image_get_page_height(header.image);
+    double cover = std::max(spec.width / frame_width, spec.height / frame_height);
+    fit_width = static_cast<unsigned>(std::max(1.0, std::ceil(frame_width * cover)));
+    fit_height = static_cast<unsigned>(std::max(1.0, std::ceil(frame_height * cover)));
+  }
+  // Truncated or corrupt data is an error rather than a partly grey thumbnail.
+  const char* load_options = animate ? "n=-1,fail_on=truncated" : "fail_on=truncated";
+  ImageRef thumb;
+  if (vips_thumbnail_buffer(const_cast<char*>(source.data()), source.size(), thumb.out(),
+                            static_cast<int>(fit_width), "height", static_cast<int>(fit_height),
+                            "size", VIPS_SIZE_DOWN, "crop",
+                            crop_here ? VIPS_INTERESTING_CENTRE : VIPS_INTERESTING_NONE,
+                            "option_string", load_options, nullptr)) {
+    return vips_failure("decoding failed");
+  }
+  unsigned frames = 1;
+  if (animate) {
+    const int frame_height = vips_image_get_page_height(thumb.image);
+    frames = static_cast<unsigned>(thumb.image->Ysize / std::max(1, frame_height));
+    if (spec.method == Method::crop && frames > 1) {
+      auto cropped = crop_frames(std::move(thumb), frames, spec);
+      if (!cropped) return std::move(cropped).error();
+      thumb = std::move(*cropped);
+    }
+  }
+
+  Deadline deadline{std::chrono::steady_clock::now() + limits.time_limit};
+  vips_image_set_progress(thumb.image, TRUE);
+  g_signal_connect(thumb.image, "eval", G_CALLBACK(on_eval), &deadline);
+  if (frames > 1) {
+    // libvips 8.14's WebP encoder leaks itself and the whole pipeline when decoding fails
+    // half-way through an animation: decode everything first, so that it only ever encodes
+    // pixels that are already there.
+    ImageRef decoded(vips_image_copy_memory(thumb.image));
+    if (!decoded.image) {
+      if (deadline.expired) vips_error_clear();
+      return deadline.expired ? too_slow(limits) : vips_failure("decoding failed");
+    }
+    thumb = std::move(decoded);
+  }
+  strip_metadata(thumb.image);
+
+  Thumbnail result;
+  void* buffer = nullptr;
+  std::size_t length = 0;
+  int failed = 0;
+  if (frames > 1) {
+    result.content_type = "image/webp";
+    failed = vips_webpsave_buffer(thumb.image, &buffer, &length, "Q", 75, "effort", 2, "strip",
+                                  TRUE, nullptr);
+  } else if (vips_image_hasalpha(thumb.image)) {
+    result.content_type = "image/png";
+    failed = vips_pngsave_buffer(thumb.image, &buffer, &length, "compression", 6, "strip", TRUE,
+                                 nullptr);
+  } else {
+    result.content_type = "image/jpeg";
+    failed = vips_jpegsave_buffer(thumb.image, &buffer, &length, "Q", 80, "strip", TRUE, nullptr);
+  }
+  std::unique_ptr<void, decltype(&g_free)> owned(buffer, &g_free);
+  if (failed) {
+    if (deadline.expired) vips_error_clear();
+    return deadline.expired ? too_slow(limits) : vips_failure("decoding failed");
+  }
+  result.bytes.assign(static_cast<const char*>(buffer), length);
+  if (frames > 1) strip_webp_chunks(result.bytes);
+  result.width = static_cast<unsigned>(thumb.image->Xsize);
+  result.height = static_cast<unsigned>(thumb.image->Ysize) / frames;
+  result.frames = frames;
+  return result;
+}
+
+}  // namespace mxcd::thumbnail
