@@ -13,8 +13,9 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 out=build/fuzz
 binary=$out/thumbnail_fuzzer
-sources=(tests/fuzz/thumbnail_fuzzer.cpp src/thumbnail/thumbnailer.cpp src/core/matrix_error.cpp)
-headers=(src/thumbnail/thumbnailer.hpp src/core/result.hpp src/core/matrix_error.hpp)
+sources=(tests/fuzz/thumbnail_fuzzer.cpp src/thumbnail/thumbnailer.cpp src/thumbnail/apng.cpp
+         src/core/matrix_error.cpp)
+headers=(src/thumbnail/*.hpp src/core/result.hpp src/core/matrix_error.hpp)
 mkdir -p "$out"
 
 # Build when the target is missing or older than a source, a header or this script (flags).
@@ -29,7 +30,7 @@ if ((stale)); then
   # -fno-sanitize-recover: a UBSan report stops the run like a crash.
   # shellcheck disable=SC2046  # pkg-config prints a list of flags
   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-    -Isrc $(pkg-config --cflags vips) "${sources[@]}" $(pkg-config --libs vips) -lboost_json \
+    -Isrc $(pkg-config --cflags vips) "${sources[@]}" $(pkg-config --libs vips) -lboost_json -lz \
     -o "$binary.tmp"
   mv "$binary.tmp" "$binary"
 fi
@@ -61,6 +62,14 @@ make_seeds() {
   try vips webpsave "$w/rgba.v" "$w/webp-alpha.webp" --Q 50
   try vips webpsave "$w/rgb.v" "$w/webp-lossless.webp" --lossless
   try vips copy "$w/gif-animated.gif[n=-1]" "$w/webp-animated.webp"
+  # APNG, which mxcd takes apart itself (src/thumbnail/apng.cpp): frames smaller than the
+  # canvas, blended over it and disposed in each of the three ways.
+  try /usr/bin/python3 -c 'import sys
+from PIL import Image
+frames = [Image.new("RGBA", (24, 16), (255, 0, 0, 255))]
+frames += [Image.new("RGBA", (24, 16), (0, 0, 255, i * 60)) for i in range(1, 4)]
+frames[0].save(sys.argv[1], save_all=True, append_images=frames[1:], duration=[40, 80, 120, 160],
+               disposal=[0, 1, 2, 0], blend=[0, 1, 1, 0], loop=2)' "$w/apng.png"
   try vips tiffsave "$w/rgb.v" "$w/tiff.tif" --compression deflate
   try convert -size 20x12 xc:red xc:blue -compress lzw "$w/tiff-pages.tif"
   try convert "$w/rgb.png" "$w/bmp.bmp"

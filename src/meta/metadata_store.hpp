@@ -147,9 +147,14 @@ class MetadataStore {
   // added. A record's blob must be there before the record.
   virtual Result<std::size_t> add_blobs(const std::vector<BlobRow>& rows) = 0;
   virtual Result<std::size_t> add_media(const std::vector<MediaRecord>& records) = 0;
+  virtual Result<std::vector<ThumbnailRecord>> list_thumbnails(const ThumbnailKey& after,
+                                                               std::size_t limit) = 0;
+  // A thumbnail's blob must be there before the thumbnail.
+  virtual Result<std::size_t> add_thumbnails(const std::vector<ThumbnailRecord>& records) = 0;
   struct RowCounts {
     std::int64_t blobs = 0;
     std::int64_t media = 0;
+    std::int64_t thumbnails = 0;
   };
   virtual Result<RowCounts> count_rows() = 0;
 

@@ -61,6 +61,18 @@ inline constexpr const char* kInsertThumbnail =
     "CAST($6 AS BOOLEAN), $7, $8, CAST($9 AS BIGINT) WHERE EXISTS (SELECT 1 FROM media "
     "WHERE server_name = $1 AND media_id = $2 AND sha256 IS NOT NULL) ON CONFLICT DO NOTHING";
 
+// The thumbnails after a key in key order: parameters $1..$6 the key, $7 the limit.
+inline constexpr const char* kListThumbnailsWhere =
+    "WHERE (t.server_name, t.media_id, t.width, t.height, t.method, t.animated) > "
+    "($1, $2, CAST($3 AS INTEGER), CAST($4 AS INTEGER), $5, CAST($6 AS BOOLEAN)) "
+    "ORDER BY t.server_name, t.media_id, t.width, t.height, t.method, t.animated LIMIT $7";
+
+// Copies a thumbnail row as it is (mxcd database copy). Parameters as for kInsertThumbnail.
+inline constexpr const char* kCopyThumbnail =
+    "INSERT INTO thumbnails (server_name, media_id, width, height, method, animated, sha256, "
+    "content_type, created_ts) VALUES ($1, $2, CAST($3 AS INTEGER), CAST($4 AS INTEGER), $5, "
+    "CAST($6 AS BOOLEAN), $7, $8, CAST($9 AS BIGINT)) ON CONFLICT DO NOTHING";
+
 inline std::string method_name(const ThumbnailKey& key) { return key.crop ? "crop" : "scale"; }
 
 // Makes a blob a deletion candidate once neither a record nor a thumbnail refers to it.

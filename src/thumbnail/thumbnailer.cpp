@@ -1,6 +1,7 @@
 #include "thumbnail/thumbnailer.hpp"
 
-#include <vips/vips.h>
+#include "thumbnail/apng.hpp"
+#include "thumbnail/vips_support.hpp"
 
 #include <algorithm>
 #include <array>
@@ -70,18 +71,6 @@ std::int64_t little_endian_int32(std::string_view b, std::size_t at) {
   return static_cast<std::int32_t>(v);
 }
 
-MatrixError not_an_image(std::string why) {
-  return MatrixError::bad_request("The media cannot be thumbnailed: " + std::move(why));
-}
-
-MatrixError vips_failure(std::string_view what) {
-  // libvips keeps its error text per thread; take it and clear it for the next render.
-  std::string detail = vips_error_buffer();
-  vips_error_clear();
-  while (!detail.empty() && (detail.back() == '\n' || detail.back() == ' ')) detail.pop_back();
-  if (auto newline = detail.find('\n'); newline != std::string::npos) detail.resize(newline);
-  return not_an_image(std::string(what) + (detail.empty() ? "" : " (" + detail + ")"));
-}
 
 // Every item of metadata but the animation's goes (EXIF with GPS, XMP, IPTC, ICC: the
 // pixels are already sRGB). By hand, because libvips 8.14's WebP saver ignores its strip
@@ -126,22 +115,6 @@ MatrixError too_slow(const Limits& limits) {
   return not_an_image("it took longer than " + std::to_string(limits.time_limit.count()) + " ms");
 }
 
-struct ImageRef {
-  VipsImage* image = nullptr;
-  ImageRef() = default;
-  explicit ImageRef(VipsImage* i) : image(i) {}
-  ImageRef(const ImageRef&) = delete;
-  ImageRef& operator=(const ImageRef&) = delete;
-  ImageRef(ImageRef&& other) noexcept : image(std::exchange(other.image, nullptr)) {}
-  ImageRef& operator=(ImageRef&& other) noexcept {
-    std::swap(image, other.image);
-    return *this;
-  }
-  ~ImageRef() {
-    if (image) g_object_unref(image);
-  }
-  VipsImage** out() { return &image; }
-};
 
 // Stops a render that runs past its deadline: libvips reports progress while it computes,
 // and a killed image ends the computation with an error.
@@ -181,6 +154,56 @@ Result<ImageRef> crop_frames(ImageRef scaled, unsigned frames, const Spec& spec)
   }
   vips_image_set_int(joined.image, VIPS_META_PAGE_HEIGHT, height);
   return joined;
+}
+
+unsigned frame_count(VipsImage* image) {
+  return static_cast<unsigned>(image->Ysize / std::max(1, vips_image_get_page_height(image)));
+}
+
+// Computes the thumbnail's pixels, within the deadline, and encodes them: an animated WebP
+// when there are several frames, else a PNG when there is transparency, else a JPEG.
+Result<Thumbnail> encode(ImageRef thumb, Deadline& deadline, const Limits& limits) {
+  const unsigned frames = frame_count(thumb.image);
+  vips_image_set_progress(thumb.image, TRUE);
+  g_signal_connect(thumb.image, "eval", G_CALLBACK(on_eval), &deadline);
+  auto failure = [&] {
+    if (deadline.expired) vips_error_clear();
+    return deadline.expired ? too_slow(limits) : vips_failure("decoding failed");
+  };
+  if (frames > 1) {
+    // libvips 8.14's WebP encoder leaks itself and the whole pipeline when decoding fails
+    // half-way through an animation: decode everything first, so that it only ever encodes
+    // pixels that are already there.
+    ImageRef decoded(vips_image_copy_memory(thumb.image));
+    if (!decoded.image) return failure();
+    thumb = std::move(decoded);
+  }
+  strip_metadata(thumb.image);
+
+  Thumbnail result;
+  void* buffer = nullptr;
+  std::size_t length = 0;
+  int failed = 0;
+  if (frames > 1) {
+    result.content_type = "image/webp";
+    failed = vips_webpsave_buffer(thumb.image, &buffer, &length, "Q", 75, "effort", 2, "strip",
+                                  TRUE, nullptr);
+  } else if (vips_image_hasalpha(thumb.image)) {
+    result.content_type = "image/png";
+    failed = vips_pngsave_buffer(thumb.image, &buffer, &length, "compression", 6, "strip", TRUE,
+                                 nullptr);
+  } else {
+    result.content_type = "image/jpeg";
+    failed = vips_jpegsave_buffer(thumb.image, &buffer, &length, "Q", 80, "strip", TRUE, nullptr);
+  }
+  std::unique_ptr<void, decltype(&g_free)> owned(buffer, &g_free);
+  if (failed) return failure();
+  result.bytes.assign(static_cast<const char*>(buffer), length);
+  if (frames > 1) strip_webp_chunks(result.bytes);
+  result.width = static_cast<unsigned>(thumb.image->Xsize);
+  result.height = static_cast<unsigned>(thumb.image->Ysize) / frames;
+  result.frames = frames;
+  return result;
 }
 
 }  // namespace
@@ -237,12 +260,40 @@ Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, cons
                                vips_image_get_page_height(header.image))) {
     return *e;
   }
-  const unsigned pages = static_cast<unsigned>(std::max(1, vips_image_get_n_pages(header.image)));
+  const std::uint64_t frame_pixels = std::uint64_t{static_cast<unsigned>(
+      vips_image_get_width(header.image))} * static_cast<unsigned>(
+      vips_image_get_page_height(header.image));
+  const bool apng = *format == Format::png && spec.animated;
+  const unsigned pages =
+      apng ? apng_frame_count(source)
+           : static_cast<unsigned>(std::max(1, vips_image_get_n_pages(header.image)));
   // An animation is rendered into memory before it is encoded (see below): when its frames
-  // at the box's size would not fit the budget, the thumbnail is a still one instead.
-  const bool animate = spec.animated && (*format == Format::gif || *format == Format::webp) &&
+  // at the box's size would not fit the budget, the thumbnail is a still one instead. An
+  // APNG's frames are composed at full size, so its canvas has a budget too.
+  const bool animate = spec.animated &&
+                       (*format == Format::gif || *format == Format::webp || apng) &&
                        pages > 1 && pages <= limits.max_frames &&
-                       std::uint64_t{spec.width} * spec.height * 4 * pages <= kAnimationMemory;
+                       std::uint64_t{spec.width} * spec.height * 4 * pages <= kAnimationMemory &&
+                       (!apng || frame_pixels * 4 <= kAnimationMemory);
+  Deadline deadline{std::chrono::steady_clock::now() + limits.time_limit};
+  if (animate && apng) {
+    auto shrink = [&](VipsImage* frame) -> Result<ImageRef> {
+      ImageRef small;
+      if (vips_thumbnail_image(frame, small.out(), static_cast<int>(spec.width), "height",
+                               static_cast<int>(spec.height), "size", VIPS_SIZE_DOWN, "crop",
+                               spec.method == Method::crop ? VIPS_INTERESTING_CENTRE
+                                                           : VIPS_INTERESTING_NONE,
+                               nullptr)) {
+        return vips_failure("shrinking an APNG frame failed");
+      }
+      ImageRef copy(vips_image_copy_memory(small.image));
+      if (!copy.image) return vips_failure("shrinking an APNG frame failed");
+      return copy;
+    };
+    auto strip = render_apng(source, shrink, deadline.at);
+    if (!strip) return std::move(strip).error();
+    return encode(std::move(*strip), deadline, limits);
+  }
 
   // An animated crop scales each frame to cover the box and crops the frames afterwards;
   // everything else is one libvips thumbnail call, which also decodes at a reduced size
@@ -267,60 +318,15 @@ Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, cons
                             "option_string", load_options, nullptr)) {
     return vips_failure("decoding failed");
   }
-  unsigned frames = 1;
-  if (animate) {
-    const int frame_height = vips_image_get_page_height(thumb.image);
-    frames = static_cast<unsigned>(thumb.image->Ysize / std::max(1, frame_height));
-    if (spec.method == Method::crop && frames > 1) {
+  if (animate && spec.method == Method::crop) {
+    const unsigned frames = frame_count(thumb.image);
+    if (frames > 1) {
       auto cropped = crop_frames(std::move(thumb), frames, spec);
       if (!cropped) return std::move(cropped).error();
       thumb = std::move(*cropped);
     }
   }
-
-  Deadline deadline{std::chrono::steady_clock::now() + limits.time_limit};
-  vips_image_set_progress(thumb.image, TRUE);
-  g_signal_connect(thumb.image, "eval", G_CALLBACK(on_eval), &deadline);
-  if (frames > 1) {
-    // libvips 8.14's WebP encoder leaks itself and the whole pipeline when decoding fails
-    // half-way through an animation: decode everything first, so that it only ever encodes
-    // pixels that are already there.
-    ImageRef decoded(vips_image_copy_memory(thumb.image));
-    if (!decoded.image) {
-      if (deadline.expired) vips_error_clear();
-      return deadline.expired ? too_slow(limits) : vips_failure("decoding failed");
-    }
-    thumb = std::move(decoded);
-  }
-  strip_metadata(thumb.image);
-
-  Thumbnail result;
-  void* buffer = nullptr;
-  std::size_t length = 0;
-  int failed = 0;
-  if (frames > 1) {
-    result.content_type = "image/webp";
-    failed = vips_webpsave_buffer(thumb.image, &buffer, &length, "Q", 75, "effort", 2, "strip",
-                                  TRUE, nullptr);
-  } else if (vips_image_hasalpha(thumb.image)) {
-    result.content_type = "image/png";
-    failed = vips_pngsave_buffer(thumb.image, &buffer, &length, "compression", 6, "strip", TRUE,
-                                 nullptr);
-  } else {
-    result.content_type = "image/jpeg";
-    failed = vips_jpegsave_buffer(thumb.image, &buffer, &length, "Q", 80, "strip", TRUE, nullptr);
-  }
-  std::unique_ptr<void, decltype(&g_free)> owned(buffer, &g_free);
-  if (failed) {
-    if (deadline.expired) vips_error_clear();
-    return deadline.expired ? too_slow(limits) : vips_failure("decoding failed");
-  }
-  result.bytes.assign(static_cast<const char*>(buffer), length);
-  if (frames > 1) strip_webp_chunks(result.bytes);
-  result.width = static_cast<unsigned>(thumb.image->Xsize);
-  result.height = static_cast<unsigned>(thumb.image->Ysize) / frames;
-  result.frames = frames;
-  return result;
+  return encode(std::move(thumb), deadline, limits);
 }
 
 }  // namespace mxcd::thumbnail

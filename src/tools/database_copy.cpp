@@ -21,6 +21,12 @@ void progress(std::ostream& out, const char* what, const Tally& tally, std::int6
       << " new)\n" << std::flush;
 }
 
+// "3 blobs (1 new, 2 already there)"
+std::string summary(const Tally& tally, const char* what) {
+  return std::to_string(tally.seen) + " " + what + " (" + std::to_string(tally.added) + " new, " +
+         std::to_string(tally.seen - static_cast<std::int64_t>(tally.added)) + " already there)";
+}
+
 // Copies rows page by page: list() returns the page after a key, key() gives a row's key.
 template <class Row, class Key, class List, class Add, class KeyOf>
 bool copy_rows(const char* what, std::int64_t total, std::ostream& out, Key after, List list,
@@ -65,7 +71,7 @@ int copy_sqlite_to_postgres(const Config& config, const std::filesystem::path& s
   auto counts = source->count_rows();
   if (!counts) return 1;
 
-  // Blobs first: every record's blob must be there before the record.
+  // Blobs first: every record's and thumbnail's blob must be there before it.
   Tally blobs;
   bool ok = copy_rows<MetadataStore::BlobRow>(
       "blobs", counts->blobs, out, std::string(),
@@ -78,14 +84,18 @@ int copy_sqlite_to_postgres(const Config& config, const std::filesystem::path& s
                  [&](const MediaKey& after) { return source->list_media(after, kBatch); },
                  [&](const auto& records) { return target->add_media(records); },
                  [](const MediaRecord& record) { return record.key; }, media);
+  Tally thumbnails;
+  ok = ok && copy_rows<ThumbnailRecord>(
+                 "thumbnails", counts->thumbnails, out, ThumbnailKey(),
+                 [&](const ThumbnailKey& after) { return source->list_thumbnails(after, kBatch); },
+                 [&](const auto& records) { return target->add_thumbnails(records); },
+                 [](const ThumbnailRecord& record) { return record.key; }, thumbnails);
   if (!ok) {
     out << "copy failed (see the log); run it again to continue\n";
     return 1;
   }
-  out << "done: " << blobs.seen << " blobs (" << blobs.added << " new, "
-      << blobs.seen - static_cast<std::int64_t>(blobs.added) << " already there), "
-      << media.seen << " media (" << media.added << " new, "
-      << media.seen - static_cast<std::int64_t>(media.added) << " already there)\n";
+  out << "done: " << summary(blobs, "blobs") << ", " << summary(media, "media") << ", "
+      << summary(thumbnails, "thumbnails") << "\n";
   return 0;
 }
 

@@ -4,6 +4,7 @@ filled on another, an instance killed mid-burst, PostgreSQL going away and comin
 migrations when instances start together, and the copy of an SQLite database into PostgreSQL."""
 
 import copy
+import io
 import json
 import os
 import subprocess
@@ -12,11 +13,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from PIL import Image
 
 import postgres_service
 import s3_service
-from harness import (DATABASE, DEV_USER, STORE, assert_error, disposition, media_id_of, sha256,
-                     wait_until)
+from harness import (ALICE, AUTHENTICATED, DATABASE, DEV_USER, SERVER_NAME, STORE, assert_error,
+                     disposition, media_id_of, sha256, wait_until)
 from test_delete import delete
 from nginx_proxy import LoadBalancer
 
@@ -241,9 +243,18 @@ def test_instances_starting_together_migrate_once(start_mxcd, postgres):
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(lambda instance: instance.start(), instances))
     migrations = [i.log().count("database migrated to schema version") for i in instances]
-    assert sorted(migrations) == [0, 0, 2], migrations
-    assert instances[0].db("SELECT version FROM schema_version") == [(2,)]
+    assert sorted(migrations) == [0, 0, 3], migrations
+    assert instances[0].db("SELECT version FROM schema_version") == [(3,)]
     assert all(i.healthy() for i in instances)
+
+
+def png(width, height):
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 30, 90)).save(out, "PNG")
+    return out.getvalue()
+
+
+PNG_10x10 = png(10, 10)
 
 
 def test_sqlite_database_copied_into_postgres(start_mxcd, postgres):
@@ -251,6 +262,12 @@ def test_sqlite_database_copied_into_postgres(start_mxcd, postgres):
     data = os.urandom(30_000)
     kept = sqlite_server.upload_id(data, content_type="image/png", filename="Grüße.png")
     twin = sqlite_server.upload_id(data, content_type="text/plain")
+    image = sqlite_server.upload_id(PNG_10x10, content_type="image/png")
+    thumbnail = sqlite_server.get(f"{AUTHENTICATED}/thumbnail/{SERVER_NAME}/{image}"
+                                  "?width=32&height=32&method=crop", headers=ALICE)
+    assert thumbnail.status_code == 200
+    # The other configured sizes are made in the background: wait for all five.
+    wait_until(lambda: sqlite_server.db("SELECT COUNT(*) FROM thumbnails") == [(5,)])
     quarantined = sqlite_server.upload_id(b"bad")
     pending = sqlite_server.create_id()
     sqlite_server.stop()
@@ -271,10 +288,14 @@ def test_sqlite_database_copied_into_postgres(start_mxcd, postgres):
 
     first = copy_database()
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "done: 2 blobs (2 new, 0 already there), 4 media (4 new, 0 already there)" in first.stdout
+    # Blobs: the random bytes, b"bad", the image and its one thumbnail (the 10x10 image gives
+    # the same 10x10 thumbnail for every size).
+    assert ("done: 4 blobs (4 new, 0 already there), 5 media (5 new, 0 already there), "
+            "5 thumbnails (5 new, 0 already there)") in first.stdout
     second = copy_database()
     assert second.returncode == 0, second.stdout + second.stderr
-    assert "done: 2 blobs (0 new, 2 already there), 4 media (0 new, 4 already there)" in second.stdout
+    assert ("done: 4 blobs (0 new, 4 already there), 5 media (0 new, 5 already there), "
+            "5 thumbnails (0 new, 5 already there)") in second.stdout
 
     sqlite_server.config = config
     sqlite_server.database = pg["postgres"]["dbname"]  # db() reads PostgreSQL from now on
@@ -289,5 +310,10 @@ def test_sqlite_database_copied_into_postgres(start_mxcd, postgres):
     assert disposition(r.headers["Content-Disposition"]) == ("inline", "Grüße.png")
     assert sqlite_server.download(twin).content == data
     assert_error(sqlite_server.download(quarantined), 404, "M_NOT_FOUND")
+    made_before = sqlite_server.log().count("thumbnail generated")
+    moved = sqlite_server.get(f"{AUTHENTICATED}/thumbnail/{SERVER_NAME}/{image}"
+                              "?width=32&height=32&method=crop", headers=ALICE)
+    assert moved.status_code == 200 and moved.content == thumbnail.content
+    assert sqlite_server.log().count("thumbnail generated") == made_before  # the copied row
     assert sqlite_server.put(pending, b"filled after the move").status_code == 200
     assert sqlite_server.download(pending).content == b"filled after the move"

@@ -553,10 +553,40 @@ Result<std::size_t> PostgresMetadataStore::add_media(const std::vector<MediaReco
   });
 }
 
+Result<std::vector<ThumbnailRecord>> PostgresMetadataStore::list_thumbnails(
+    const ThumbnailKey& after, std::size_t limit) {
+  static const std::string query = std::string(sql::kSelectThumbnail) + sql::kListThumbnailsWhere;
+  return transaction("list_thumbnails", Isolation::single_statement, [&](PgConnection& c) {
+    auto q = c.query(query.c_str(), after.media.server_name, after.media.media_id,
+                     static_cast<std::int64_t>(after.width), static_cast<std::int64_t>(after.height),
+                     sql::method_name(after), after.animated, static_cast<std::int64_t>(limit));
+    std::vector<ThumbnailRecord> records;
+    for (int row = 0; row < q.rows(); ++row) records.push_back(sql::read_thumbnail(q.row(row)));
+    return records;
+  });
+}
+
+Result<std::size_t> PostgresMetadataStore::add_thumbnails(
+    const std::vector<ThumbnailRecord>& records) {
+  return transaction("add_thumbnails", Isolation::read_committed, [&](PgConnection& c) {
+    std::size_t added = 0;
+    for (const auto& r : records) {
+      added += static_cast<std::size_t>(
+          c.query(sql::kCopyThumbnail, r.key.media.server_name, r.key.media.media_id,
+                  static_cast<std::int64_t>(r.key.width), static_cast<std::int64_t>(r.key.height),
+                  sql::method_name(r.key), r.key.animated, r.blob.sha256, r.content_type,
+                  r.created_ts)
+              .affected());
+    }
+    return added;
+  });
+}
+
 Result<MetadataStore::RowCounts> PostgresMetadataStore::count_rows() {
   return transaction("count_rows", Isolation::single_statement, [&](PgConnection& c) {
-    auto q = c.query("SELECT (SELECT COUNT(*) FROM blobs), (SELECT COUNT(*) FROM media)");
-    return RowCounts{q.integer(0, 0), q.integer(0, 1)};
+    auto q = c.query("SELECT (SELECT COUNT(*) FROM blobs), (SELECT COUNT(*) FROM media), "
+                     "(SELECT COUNT(*) FROM thumbnails)");
+    return RowCounts{q.integer(0, 0), q.integer(0, 1), q.integer(0, 2)};
   });
 }
 

@@ -605,13 +605,47 @@ Result<std::size_t> SqliteMetadataStore::add_media(const std::vector<MediaRecord
   });
 }
 
+Result<std::vector<ThumbnailRecord>> SqliteMetadataStore::list_thumbnails(
+    const ThumbnailKey& after, std::size_t limit) {
+  static const std::string query = std::string(sql::kSelectThumbnail) + sql::kListThumbnailsWhere;
+  std::lock_guard lock(reader_mutex_);
+  return guarded("list_thumbnails", [&] {
+    auto& q = reader_->statement(query.c_str());
+    q.bind(after.media.server_name, after.media.media_id, static_cast<std::int64_t>(after.width),
+           static_cast<std::int64_t>(after.height), sql::method_name(after), after.animated,
+           static_cast<std::int64_t>(limit));
+    std::vector<ThumbnailRecord> records;
+    while (q.step()) records.push_back(sql::read_thumbnail(q));
+    return records;
+  });
+}
+
+Result<std::size_t> SqliteMetadataStore::add_thumbnails(const std::vector<ThumbnailRecord>& records) {
+  std::lock_guard lock(writer_mutex_);
+  return guarded("add_thumbnails", [&] {
+    Transaction tx(*writer_);
+    std::size_t added = 0;
+    auto& insert = writer_->statement(sql::kCopyThumbnail);
+    for (const auto& r : records) {
+      insert.bind(r.key.media.server_name, r.key.media.media_id,
+                  static_cast<std::int64_t>(r.key.width), static_cast<std::int64_t>(r.key.height),
+                  sql::method_name(r.key), r.key.animated, r.blob.sha256, r.content_type,
+                  r.created_ts).run();
+      added += static_cast<std::size_t>(writer_->changes());
+    }
+    tx.commit();
+    return added;
+  });
+}
+
 Result<MetadataStore::RowCounts> SqliteMetadataStore::count_rows() {
   std::lock_guard lock(reader_mutex_);
   return guarded("count_rows", [&] {
-    auto& q = reader_->statement("SELECT (SELECT COUNT(*) FROM blobs), (SELECT COUNT(*) FROM media)");
+    auto& q = reader_->statement("SELECT (SELECT COUNT(*) FROM blobs), (SELECT COUNT(*) FROM media), "
+                                 "(SELECT COUNT(*) FROM thumbnails)");
     q.bind();
     q.step();
-    RowCounts counts{q.integer(0), q.integer(1)};
+    RowCounts counts{q.integer(0), q.integer(1), q.integer(2)};
     q.reset();
     return counts;
   });

@@ -45,6 +45,9 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<std::vector<MediaRecord>> list_media(const MediaKey& after, std::size_t limit) override;
   Result<std::size_t> add_blobs(const std::vector<BlobRow>& rows) override;
   Result<std::size_t> add_media(const std::vector<MediaRecord>& records) override;
+  Result<std::vector<ThumbnailRecord>> list_thumbnails(const ThumbnailKey& after,
+                                                       std::size_t limit) override;
+  Result<std::size_t> add_thumbnails(const std::vector<ThumbnailRecord>& records) override;
   Result<RowCounts> count_rows() override;
   Status record_access(const std::vector<AccessTime>& accesses) override;
   Result<int> delete_expired_pending(std::int64_t now) override;
