@@ -156,6 +156,27 @@ Result<ImageRef> crop_frames(ImageRef scaled, unsigned frames, const Spec& spec)
   return joined;
 }
 
+// The image without its alpha channel when every pixel is opaque (an SVG with a background,
+// a PNG saved with an unused alpha channel): such an image is a JPEG, not a PNG. An empty
+// ImageRef when some pixel is transparent.
+Result<ImageRef> without_opaque_alpha(VipsImage* image) {
+  const int bands = image->Bands;
+  ImageRef alpha, opaque;
+  double lowest = 0;
+  if (vips_extract_band(image, alpha.out(), bands - 1, nullptr) ||
+      vips_min(alpha.image, &lowest, nullptr)) {
+    return vips_failure("reading the transparency failed");
+  }
+  const double opaque_value = image->BandFmt == VIPS_FORMAT_UCHAR    ? 255.0
+                              : image->BandFmt == VIPS_FORMAT_USHORT ? 65535.0
+                                                                     : -1.0;  // keep alpha
+  if (opaque_value < 0 || lowest < opaque_value) return ImageRef();
+  if (vips_extract_band(image, opaque.out(), 0, "n", bands - 1, nullptr)) {
+    return vips_failure("dropping the transparency failed");
+  }
+  return opaque;
+}
+
 unsigned frame_count(VipsImage* image) {
   return static_cast<unsigned>(image->Ysize / std::max(1, vips_image_get_page_height(image)));
 }
@@ -170,13 +191,17 @@ Result<Thumbnail> encode(ImageRef thumb, Deadline& deadline, const Limits& limit
     if (deadline.expired) vips_error_clear();
     return deadline.expired ? too_slow(limits) : vips_failure("decoding failed");
   };
-  if (frames > 1) {
-    // libvips 8.14's WebP encoder leaks itself and the whole pipeline when decoding fails
-    // half-way through an animation: decode everything first, so that it only ever encodes
-    // pixels that are already there.
-    ImageRef decoded(vips_image_copy_memory(thumb.image));
-    if (!decoded.image) return failure();
-    thumb = std::move(decoded);
+  // The pixels are computed into memory before encoding. A thumbnail is small, and this way
+  // a transparency channel can be checked before choosing the format, and libvips 8.14's
+  // WebP encoder, which leaks itself and the whole pipeline when decoding fails half-way
+  // through an animation, only ever encodes pixels that are already there.
+  ImageRef decoded(vips_image_copy_memory(thumb.image));
+  if (!decoded.image) return failure();
+  thumb = std::move(decoded);
+  if (frames == 1 && vips_image_hasalpha(thumb.image)) {
+    auto opaque = without_opaque_alpha(thumb.image);
+    if (!opaque) return std::move(opaque).error();
+    if (opaque->image) thumb = std::move(*opaque);
   }
   strip_metadata(thumb.image);
 

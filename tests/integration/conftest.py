@@ -53,13 +53,11 @@ def mxcd(start_mxcd):
     return start_mxcd()
 
 
-@pytest.fixture(scope="module")
-def shared_mxcd(tmp_path_factory):
-    """One default instance (with its own homeserver double) for all the tests of a module
-    that need neither a fresh state nor another configuration: starting one per test would
-    dominate the suite's run time. Tests using it must not depend on what others stored."""
+def module_instance(tmp_path_factory, name, overrides=None):
+    """The body of a module-scoped instance fixture (`yield from` it): an instance with its
+    own homeserver double, stopped and checked when the module's tests are done."""
     double = HomeserverDouble()
-    instance = Mxcd(tmp_path_factory.mktemp("shared"), double.url)
+    instance = Mxcd(tmp_path_factory.mktemp(name), double.url, overrides)
     try:
         instance.start()
         yield instance
@@ -68,3 +66,11 @@ def shared_mxcd(tmp_path_factory):
             stop_and_check(instance)
         finally:
             double.close()
+
+
+@pytest.fixture(scope="module")
+def shared_mxcd(tmp_path_factory):
+    """One default instance for all the tests of a module that need neither a fresh state nor
+    another configuration: starting one per test would dominate the suite's run time. Tests
+    using it must not depend on what others stored."""
+    yield from module_instance(tmp_path_factory, "shared")

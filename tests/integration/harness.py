@@ -191,7 +191,7 @@ class Mxcd:
             self.s3 = s3_service.service()
             self.bucket = self.s3.new_bucket()
             defaults["stores"] = [self.s3.store_config(self.bucket)]
-            defaults["media"]["write_store"] = {"local_media": "bucket"}
+            defaults["media"]["write_store"] = {"local_media": "bucket", "thumbnails": "bucket"}
         if DATABASE == "postgres":
             postgres = postgres_service.service()
             defaults["database"] = postgres.database_config(postgres.new_database())
