@@ -42,7 +42,7 @@ try() {
 
 # The seeds: a few hundred bytes to a few KB each, from a 48x32 gradient, opaque and with
 # alpha. Each is written twice, behind the 3 spec bytes thumbnail_fuzzer.cpp reads first:
-# a 64x64 still scale and a 32x48 animated crop.
+# a 64x64 still scale, a 32x48 animated crop, and the five default sizes from one decode.
 make_seeds() {
   local dir=$1 w=$1/images
   mkdir -p "$w"
@@ -97,6 +97,7 @@ EOF
     name=${image##*/}
     { printf '\x3f\x3f\x00'; cat "$image"; } >"$dir/scale-$name"
     { printf '\x1f\x2f\x0c'; cat "$image"; } >"$dir/crop-animated-$name"
+    { printf '\x00\x00\x10'; cat "$image"; } >"$dir/defaults-$name"
   done
   rm -r "$w"
 }

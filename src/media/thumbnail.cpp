@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
 #include <unistd.h>
 
 namespace mxcd {
@@ -40,6 +41,11 @@ bool is_image(std::string_view content_type) { return content_type.starts_with("
 
 // A failure that the same bytes will always meet again, rather than a passing one.
 bool lasting(const MatrixError& error) { return error.status == 400 || error.status == 413; }
+
+// Failures come from the source (its format, size, corruption), whatever the box.
+std::string failure_key(const MediaRecord& media, const ThumbnailKey& key) {
+  return media.blob->sha256 + (key.animated ? "/animated" : "");
+}
 
 }  // namespace
 
@@ -114,7 +120,8 @@ asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::find(const Thumbnail
 asio::awaitable<Result<OpenBlob>> ThumbnailPipeline::open(const ThumbnailRecord& thumbnail) {
   BlobStore* store = stores_.find(thumbnail.store);
   if (!store) co_return MatrixError::unavailable("The thumbnail's store is not configured");
-  co_return co_await store->open(thumbnail.blob, std::nullopt);
+  const std::optional<ByteSpan> whole;  // named: see docs/development.md, GCC 12
+  co_return co_await store->open(thumbnail.blob, whole);
 }
 
 void ThumbnailPipeline::made_upload(RecordPtr media, asio::any_io_executor executor) {
@@ -123,12 +130,22 @@ void ThumbnailPipeline::made_upload(RecordPtr media, asio::any_io_executor execu
 }
 
 asio::awaitable<void> ThumbnailPipeline::make_configured(RecordPtr media) {
+  // Every configured size that is neither there nor being made already, from one decode.
+  std::vector<ThumbnailKey> keys;
+  std::vector<std::shared_ptr<Flight>> flights;
   for (const auto& size : config_.thumbnails.sizes) {
-    if (stopping_) co_return;
+    if (stopping_) break;
     ThumbnailKey key{media->key, size.width, size.height, size.crop, false};
-    auto made = co_await find_or_make(media, std::move(key));
-    if (!made && lasting(made.error())) co_return;  // every other size would fail alike
+    auto existing = co_await records_.find_thumbnail(key);
+    if (!existing || *existing) continue;
+    if (auto [flight, leader] = join_flight(key); leader) {
+      keys.push_back(std::move(key));
+      flights.push_back(std::move(flight));
+    }
   }
+  if (keys.empty()) co_return;
+  auto made = co_await make(media, keys);
+  for (std::size_t i = 0; i < keys.size(); ++i) land(*media, keys[i], *flights[i], made[i]);
 }
 
 asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::find_or_make(RecordPtr media,
@@ -136,60 +153,88 @@ asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::find_or_make(RecordP
   auto existing = co_await records_.find_thumbnail(key);
   if (!existing) co_return existing.error();
   if (*existing) co_return std::move(**existing);
+  if (auto failure = remembered_failure(*media, key)) co_return *failure;
+  auto [flight, leader] = join_flight(key);
+  if (!leader) co_return co_await flight->wait();  // another request is making it
+  std::vector<ThumbnailKey> keys{key};
+  auto made = co_await make(media, keys);
+  land(*media, key, *flight, made.front());
+  co_return std::move(made.front());
+}
 
-  // Failures come from the source (its format, size, corruption), whatever the box.
-  const std::string failure_key = media->blob->sha256 + (key.animated ? "/animated" : "");
-  {
-    std::lock_guard lock(failures_mutex_);
-    if (auto it = failures_.find(failure_key); it != failures_.end()) co_return it->second;
-  }
-  std::shared_ptr<Flight> flight;
-  bool leader = false;
-  {
-    std::lock_guard lock(flights_mutex_);
-    auto [it, inserted] = flights_.try_emplace(flight_key(key));
-    if (inserted) it->second = std::make_shared<Flight>();
-    flight = it->second;
-    leader = inserted;
-  }
-  if (!leader) co_return co_await flight->wait();
+std::pair<std::shared_ptr<ThumbnailPipeline::Flight>, bool> ThumbnailPipeline::join_flight(
+    const ThumbnailKey& key) {
+  std::lock_guard lock(flights_mutex_);
+  auto [it, inserted] = flights_.try_emplace(flight_key(key));
+  if (inserted) it->second = std::make_shared<Flight>();
+  return {it->second, inserted};
+}
 
-  auto made = co_await make(media, key);
+void ThumbnailPipeline::land(const MediaRecord& media, const ThumbnailKey& key, Flight& flight,
+                             const Result<ThumbnailRecord>& made) {
   if (!made && lasting(made.error())) {
     std::lock_guard lock(failures_mutex_);
     if (failures_.size() >= kMaxRememberedFailures) failures_.clear();
-    failures_.emplace(failure_key, made.error());
+    failures_.emplace(failure_key(media, key), made.error());
   }
   {
     std::lock_guard lock(flights_mutex_);
     flights_.erase(flight_key(key));
   }
-  flight->land(made);
-  co_return made;
+  flight.land(made);
 }
 
-asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::make(RecordPtr media, ThumbnailKey key) {
+std::optional<MatrixError> ThumbnailPipeline::remembered_failure(const MediaRecord& media,
+                                                                 const ThumbnailKey& key) {
+  std::lock_guard lock(failures_mutex_);
+  auto it = failures_.find(failure_key(media, key));
+  if (it == failures_.end()) return std::nullopt;
+  return it->second;
+}
+
+asio::awaitable<std::vector<Result<ThumbnailRecord>>> ThumbnailPipeline::make(
+    RecordPtr media, const std::vector<ThumbnailKey>& keys) {
   auto source = co_await read_source(*media);
-  if (!source) co_return source.error();
+  if (!source) co_return std::vector<Result<ThumbnailRecord>>(keys.size(), source.error());
   const auto& t = config_.thumbnails;
-  thumbnail::Spec spec{key.width, key.height,
-                       key.crop ? thumbnail::Method::crop : thumbnail::Method::scale, key.animated};
   thumbnail::Limits limits{t.max_source_size, t.max_pixels, t.max_frames, t.time_limit};
-  auto rendered = co_await run_blocking(
-      workers_, [&] { return thumbnail::make_thumbnail(*source, spec, limits); });
-  *source = std::string();  // the source's memory goes before the thumbnail is stored
+  std::vector<thumbnail::Spec> specs;
+  for (const auto& key : keys) {
+    specs.push_back({key.width, key.height,
+                     key.crop ? thumbnail::Method::crop : thumbnail::Method::scale, key.animated});
+  }
+  auto rendered = co_await run_blocking(workers_, [&] {
+    // One key may be animated; several are the configured sizes, made from one decode.
+    auto made = specs.size() == 1
+                    ? std::vector<Result<thumbnail::Thumbnail>>{thumbnail::make_thumbnail(
+                          *source, specs.front(), limits)}
+                    : thumbnail::make_still_thumbnails(*source, specs, limits);
+    // Decoding leaves freed memory in this thread's malloc arena; give it back now rather
+    // than let every worker's arena keep its largest image.
+    malloc_trim(0);
+    return made;
+  });
+  *source = std::string();  // the source's memory goes before the thumbnails are stored
   const std::string uri = mxc_uri(media->key.server_name, media->key.media_id);
-  if (!rendered) {
-    spdlog::info("no thumbnail for {}: {}", uri, rendered.error().message);
-    co_return rendered.error();
+  std::vector<Result<ThumbnailRecord>> results;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    auto& thumbnail = rendered[i];
+    const ThumbnailKey& key = keys[i];
+    if (!thumbnail) {
+      spdlog::info("no thumbnail for {}: {}", uri, thumbnail.error().message);
+      results.push_back(thumbnail.error());
+      continue;
+    }
+    auto stored = co_await store(*media, key, std::move(thumbnail->bytes), thumbnail->content_type);
+    if (stored) {
+      spdlog::info("thumbnail generated {} {}x{} {}{} -> {}x{} {} ({} bytes)", uri, key.width,
+                   key.height, key.crop ? "crop" : "scale", key.animated ? " animated" : "",
+                   thumbnail->width, thumbnail->height, thumbnail->content_type,
+                   stored->blob.size);
+    }
+    results.push_back(std::move(stored));
   }
-  auto stored = co_await store(*media, key, std::move(rendered->bytes), rendered->content_type);
-  if (stored) {
-    spdlog::info("thumbnail generated {} {}x{} {}{} -> {}x{} {} ({} bytes)", uri, key.width,
-                 key.height, key.crop ? "crop" : "scale", key.animated ? " animated" : "",
-                 rendered->width, rendered->height, rendered->content_type, stored->blob.size);
-  }
-  co_return stored;
+  co_return results;
 }
 
 asio::awaitable<Result<std::string>> ThumbnailPipeline::read_source(const MediaRecord& media) {
@@ -199,7 +244,8 @@ asio::awaitable<Result<std::string>> ThumbnailPipeline::read_source(const MediaR
                                      std::to_string(config_.thumbnails.max_source_size) +
                                      "-byte limit for thumbnailing");
   }
-  auto opened = co_await downloads_.open(media, std::nullopt);
+  const std::optional<ByteSpan> whole;  // named: see docs/development.md, GCC 12
+  auto opened = co_await downloads_.open(media, whole);
   if (!opened) co_return opened.error();
   if (auto& growing = opened->growing) {
     // Coming in from object storage: wait for the last byte.

@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace mxcd {
 
@@ -48,7 +49,16 @@ class ThumbnailPipeline {
  private:
   struct Flight;
   boost::asio::awaitable<Result<ThumbnailRecord>> find_or_make(RecordPtr media, ThumbnailKey key);
-  boost::asio::awaitable<Result<ThumbnailRecord>> make(RecordPtr media, ThumbnailKey key);
+  // The thumbnails of one media: one read of the source and one decode for all of them.
+  boost::asio::awaitable<std::vector<Result<ThumbnailRecord>>> make(
+      RecordPtr media, const std::vector<ThumbnailKey>& keys);
+  // The flight of key, and whether it is new (the caller makes the thumbnail) rather than
+  // under way (the caller waits for it).
+  std::pair<std::shared_ptr<Flight>, bool> join_flight(const ThumbnailKey& key);
+  // Ends a flight: its waiters get the result, a lasting failure is remembered.
+  void land(const MediaRecord& media, const ThumbnailKey& key, Flight& flight,
+            const Result<ThumbnailRecord>& made);
+  std::optional<MatrixError> remembered_failure(const MediaRecord& media, const ThumbnailKey& key);
   boost::asio::awaitable<Result<std::string>> read_source(const MediaRecord& media);
   boost::asio::awaitable<Result<ThumbnailRecord>> store(const MediaRecord& media, ThumbnailKey key,
                                                         std::string bytes, std::string content_type);

@@ -255,13 +255,23 @@ std::string_view file_extension(std::string_view content_type) {
   return "jpg";
 }
 
-Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, const Limits& limits) {
+namespace {
+
+// What the header says, checked against the limits before anything is decoded.
+struct Inspected {
+  Format format;
+  unsigned width = 0;         // as stored, before the EXIF orientation is applied
+  unsigned frame_height = 0;  // of one frame (page)
+  unsigned pages = 1;
+  bool turned = false;  // the orientation swaps width and height
+};
+
+Result<Inspected> inspect(std::string_view source, const Limits& limits) {
   if (source.size() > limits.max_source_bytes) {
     return MatrixError::too_large("The media is larger than the " +
                                   std::to_string(limits.max_source_bytes) +
                                   "-byte limit for thumbnailing");
   }
-  if (spec.width == 0 || spec.height == 0) return not_an_image("empty size");
   auto format = sniff(source);
   if (!format) return not_an_image("not an image in a supported format");
   auto too_many_pixels = [&](std::uint64_t width, std::uint64_t height) -> std::optional<MatrixError> {
@@ -276,32 +286,138 @@ Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, cons
     if (width <= 0 || height == 0) return not_an_image("a corrupt BMP header");
     if (auto e = too_many_pixels(width, height < 0 ? -height : height)) return *e;
   }
-
   // The header alone: no pixel is decoded yet.
   ImageRef header(vips_image_new_from_buffer(source.data(), source.size(), "", "access",
                                              VIPS_ACCESS_SEQUENTIAL, nullptr));
   if (!header.image) return vips_failure("unreadable image");
-  if (auto e = too_many_pixels(vips_image_get_width(header.image),
-                               vips_image_get_page_height(header.image))) {
-    return *e;
+  Inspected image{*format};
+  image.width = static_cast<unsigned>(vips_image_get_width(header.image));
+  image.frame_height = static_cast<unsigned>(vips_image_get_page_height(header.image));
+  image.pages = static_cast<unsigned>(std::max(1, vips_image_get_n_pages(header.image)));
+  image.turned = vips_image_get_orientation_swap(header.image);
+  if (auto e = too_many_pixels(image.width, image.frame_height)) return *e;
+  return image;
+}
+
+// Whether a thumbnail for spec is an animation: an animated source, asked for, and within
+// budget. Animations are rendered into memory before they are encoded (see encode()): when
+// the frames at the box's size would not fit, the thumbnail is a still one instead. An
+// APNG's frames are composed at full size, so its canvas has a budget too.
+bool animates(const Inspected& image, std::string_view source, const Spec& spec,
+              const Limits& limits) {
+  if (!spec.animated) return false;
+  const bool apng = image.format == Format::png;
+  if (!apng && image.format != Format::gif && image.format != Format::webp) return false;
+  const unsigned pages = apng ? apng_frame_count(source) : image.pages;
+  const std::uint64_t frame_pixels = std::uint64_t{image.width} * image.frame_height;
+  return pages > 1 && pages <= limits.max_frames &&
+         std::uint64_t{spec.width} * spec.height * 4 * pages <= kAnimationMemory &&
+         (!apng || frame_pixels * 4 <= kAnimationMemory);
+}
+
+// One still thumbnail from the decoded image. Its size is computed from the source's size
+// (width x height, as displayed), so that it does not depend on how large the decoded image
+// came out: scale fits the box, crop covers it and cuts the box out of the centre.
+Result<ImageRef> cut(VipsImage* decoded, double width, double height, const Spec& spec) {
+  const double across = spec.width / width, down = spec.height / height;
+  const double scale = std::min(1.0, spec.method == Method::crop ? std::max(across, down)
+                                                                  : std::min(across, down));
+  const int resized_width = std::max(1, static_cast<int>(std::lround(width * scale)));
+  const int resized_height = std::max(1, static_cast<int>(std::lround(height * scale)));
+  ImageRef resized;
+  if (resized_width == decoded->Xsize && resized_height == decoded->Ysize) {
+    resized = ImageRef(vips_image_copy_memory(decoded));  // a new reference, nothing copied
+  } else {
+    // Resampled with premultiplied alpha, as vips_thumbnail does, so that transparent pixels
+    // do not bleed their colour into the edges.
+    const bool alpha = vips_image_hasalpha(decoded);
+    ImageRef premultiplied, scaled, unpremultiplied;
+    VipsImage* input = decoded;
+    if (alpha) {
+      if (vips_premultiply(decoded, premultiplied.out(), nullptr)) return vips_failure("resizing");
+      input = premultiplied.image;
+    }
+    if (vips_resize(input, scaled.out(), static_cast<double>(resized_width) / decoded->Xsize,
+                    "vscale", static_cast<double>(resized_height) / decoded->Ysize, nullptr)) {
+      return vips_failure("resizing failed");
+    }
+    VipsImage* output = scaled.image;
+    if (alpha) {
+      if (vips_unpremultiply(scaled.image, unpremultiplied.out(), nullptr)) {
+        return vips_failure("resizing failed");
+      }
+      output = unpremultiplied.image;
+    }
+    if (vips_cast(output, resized.out(), decoded->BandFmt, nullptr)) {
+      return vips_failure("resizing failed");
+    }
   }
-  const std::uint64_t frame_pixels = std::uint64_t{static_cast<unsigned>(
-      vips_image_get_width(header.image))} * static_cast<unsigned>(
-      vips_image_get_page_height(header.image));
-  const bool apng = *format == Format::png && spec.animated;
-  const unsigned pages =
-      apng ? apng_frame_count(source)
-           : static_cast<unsigned>(std::max(1, vips_image_get_n_pages(header.image)));
-  // An animation is rendered into memory before it is encoded (see below): when its frames
-  // at the box's size would not fit the budget, the thumbnail is a still one instead. An
-  // APNG's frames are composed at full size, so its canvas has a budget too.
-  const bool animate = spec.animated &&
-                       (*format == Format::gif || *format == Format::webp || apng) &&
-                       pages > 1 && pages <= limits.max_frames &&
-                       std::uint64_t{spec.width} * spec.height * 4 * pages <= kAnimationMemory &&
-                       (!apng || frame_pixels * 4 <= kAnimationMemory);
+  if (spec.method == Method::scale) return resized;
+  const int cut_width = std::min(resized_width, static_cast<int>(spec.width));
+  const int cut_height = std::min(resized_height, static_cast<int>(spec.height));
+  ImageRef cropped;
+  if (vips_extract_area(resized.image, cropped.out(), (resized_width - cut_width) / 2,
+                        (resized_height - cut_height) / 2, cut_width, cut_height, nullptr)) {
+    return vips_failure("cropping failed");
+  }
+  return cropped;
+}
+
+// Still thumbnails, from one decode: the image is decoded once, at the smallest size that
+// still covers every box (libvips decodes JPEG, WebP, HEIF and SVG at a reduced size), with
+// the EXIF orientation applied and the colours in sRGB, into memory; each thumbnail is cut
+// from that.
+std::vector<Result<Thumbnail>> still_thumbnails(std::string_view source, const Inspected& image,
+                                                const std::vector<Spec>& specs,
+                                                const Limits& limits) {
+  double width = image.width, height = image.frame_height;
+  if (image.turned) std::swap(width, height);
+  double scale = 0;  // of the decoded image, relative to the source
+  for (const Spec& spec : specs) {
+    double across = spec.width / width, down = spec.height / height;
+    scale = std::max(scale, spec.method == Method::crop ? std::max(across, down)
+                                                        : std::min(across, down));
+  }
+  // A pixel to spare, so that rounding never leaves the decoded image a pixel short.
+  scale = std::min(1.0, scale);
+  const int decoded_width = static_cast<int>(std::min(width, std::ceil(width * scale) + 1));
+  const int decoded_height = static_cast<int>(std::min(height, std::ceil(height * scale) + 1));
+
   Deadline deadline{std::chrono::steady_clock::now() + limits.time_limit};
-  if (animate && apng) {
+  ImageRef lazy, decoded;
+  // Truncated or corrupt data is an error rather than a partly grey thumbnail.
+  if (vips_thumbnail_buffer(const_cast<char*>(source.data()), source.size(), lazy.out(),
+                            decoded_width, "height", decoded_height, "size", VIPS_SIZE_DOWN,
+                            "option_string", "fail_on=truncated", nullptr)) {
+    return std::vector<Result<Thumbnail>>(specs.size(), vips_failure("decoding failed"));
+  }
+  vips_image_set_progress(lazy.image, TRUE);
+  g_signal_connect(lazy.image, "eval", G_CALLBACK(on_eval), &deadline);
+  decoded = ImageRef(vips_image_copy_memory(lazy.image));
+  if (!decoded.image) {
+    if (deadline.expired) vips_error_clear();
+    return std::vector<Result<Thumbnail>>(
+        specs.size(), deadline.expired ? too_slow(limits) : vips_failure("decoding failed"));
+  }
+  // Already sRGB: without the profile, the thumbnails below do not convert again.
+  vips_image_remove(decoded.image, VIPS_META_ICC_NAME);
+
+  std::vector<Result<Thumbnail>> thumbnails;
+  for (const Spec& spec : specs) {
+    auto thumb = cut(decoded.image, width, height, spec);
+    if (!thumb) {
+      thumbnails.push_back(std::move(thumb).error());
+    } else {
+      thumbnails.push_back(encode(std::move(*thumb), deadline, limits));
+    }
+  }
+  return thumbnails;
+}
+
+Result<Thumbnail> animated_thumbnail(std::string_view source, const Inspected& image,
+                                     const Spec& spec, const Limits& limits) {
+  Deadline deadline{std::chrono::steady_clock::now() + limits.time_limit};
+  if (image.format == Format::png) {
     auto shrink = [&](VipsImage* frame) -> Result<ImageRef> {
       ImageRef small;
       if (vips_thumbnail_image(frame, small.out(), static_cast<int>(spec.width), "height",
@@ -320,30 +436,22 @@ Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, cons
     return encode(std::move(*strip), deadline, limits);
   }
 
-  // An animated crop scales each frame to cover the box and crops the frames afterwards;
-  // everything else is one libvips thumbnail call, which also decodes at a reduced size
-  // where the format allows it (JPEG, WebP, HEIF, SVG), applies the EXIF orientation and
-  // converts to sRGB.
-  const bool crop_here = spec.method == Method::crop && !animate;
+  // A crop scales each frame to cover the box and crops the frames afterwards.
   unsigned fit_width = spec.width, fit_height = spec.height;
-  if (spec.method == Method::crop && animate) {
-    double frame_width = vips_image_get_width(header.image);
-    double frame_height = vips_image_get_page_height(header.image);
+  if (spec.method == Method::crop) {
+    double frame_width = image.width, frame_height = image.frame_height;
     double cover = std::max(spec.width / frame_width, spec.height / frame_height);
     fit_width = static_cast<unsigned>(std::max(1.0, std::ceil(frame_width * cover)));
     fit_height = static_cast<unsigned>(std::max(1.0, std::ceil(frame_height * cover)));
   }
-  // Truncated or corrupt data is an error rather than a partly grey thumbnail.
-  const char* load_options = animate ? "n=-1,fail_on=truncated" : "fail_on=truncated";
   ImageRef thumb;
   if (vips_thumbnail_buffer(const_cast<char*>(source.data()), source.size(), thumb.out(),
                             static_cast<int>(fit_width), "height", static_cast<int>(fit_height),
-                            "size", VIPS_SIZE_DOWN, "crop",
-                            crop_here ? VIPS_INTERESTING_CENTRE : VIPS_INTERESTING_NONE,
-                            "option_string", load_options, nullptr)) {
+                            "size", VIPS_SIZE_DOWN, "option_string", "n=-1,fail_on=truncated",
+                            nullptr)) {
     return vips_failure("decoding failed");
   }
-  if (animate && spec.method == Method::crop) {
+  if (spec.method == Method::crop) {
     const unsigned frames = frame_count(thumb.image);
     if (frames > 1) {
       auto cropped = crop_frames(std::move(thumb), frames, spec);
@@ -352,6 +460,31 @@ Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, cons
     }
   }
   return encode(std::move(thumb), deadline, limits);
+}
+
+}  // namespace
+
+Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, const Limits& limits) {
+  if (spec.width == 0 || spec.height == 0) return not_an_image("empty size");
+  auto image = inspect(source, limits);
+  if (!image) return std::move(image).error();
+  if (animates(*image, source, spec, limits)) {
+    return animated_thumbnail(source, *image, spec, limits);
+  }
+  return std::move(still_thumbnails(source, *image, {spec}, limits).front());
+}
+
+std::vector<Result<Thumbnail>> make_still_thumbnails(std::string_view source,
+                                                     const std::vector<Spec>& specs,
+                                                     const Limits& limits) {
+  for (const Spec& spec : specs) {
+    if (spec.width == 0 || spec.height == 0) {
+      return std::vector<Result<Thumbnail>>(specs.size(), not_an_image("empty size"));
+    }
+  }
+  auto image = inspect(source, limits);
+  if (!image) return std::vector<Result<Thumbnail>>(specs.size(), image.error());
+  return still_thumbnails(source, *image, specs, limits);
 }
 
 }  // namespace mxcd::thumbnail

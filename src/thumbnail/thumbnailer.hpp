@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace mxcd::thumbnail {
 
@@ -51,6 +52,13 @@ void initialise();
 // time limit; 413 M_TOO_LARGE when the bytes or the header's dimensions exceed the limits.
 // Thread-safe. Deterministic: the same bytes and spec give the same thumbnail.
 Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, const Limits& limits);
+
+// Several still thumbnails of one image from a single decode (the configured sizes, after
+// an upload): one result per spec, in order. Each is what make_thumbnail would give for the
+// spec without `animated`.
+std::vector<Result<Thumbnail>> make_still_thumbnails(std::string_view source,
+                                                     const std::vector<Spec>& specs,
+                                                     const Limits& limits);
 
 // The output's file name suffix for a content type: "png" for image/png.
 std::string_view file_extension(std::string_view content_type);

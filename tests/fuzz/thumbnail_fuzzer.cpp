@@ -20,7 +20,8 @@
 // Input layout: 3 bytes of spec, then the image.
 //   byte 0, byte 1: the low 8 bits of width - 1 and height - 1
 //   byte 2: bit 0 and bit 1 are bit 8 of width - 1 and height - 1 (so 1..512 each),
-//           bit 2 selects crop (else scale), bit 3 asks for an animated thumbnail.
+//           bit 2 selects crop (else scale), bit 3 asks for an animated thumbnail,
+//           bit 4 makes the five default sizes from one decode (make_still_thumbnails).
 // Run it with scripts/fuzz.sh.
 
 #include "thumbnail/thumbnailer.hpp"
@@ -33,6 +34,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string_view>
+#include <vector>
 
 namespace {
 
@@ -72,10 +74,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   std::string_view image(reinterpret_cast<const char*>(data) + 3, size - 3);
   const int live_before = live_vips_objects();
-  (void)mxcd::thumbnail::make_thumbnail(image, spec, limits);
+  if (data[2] & 16u) {
+    using mxcd::thumbnail::Method;
+    const std::vector<mxcd::thumbnail::Spec> defaults = {{32, 32, Method::crop},
+                                                         {96, 96, Method::crop},
+                                                         {320, 240, Method::scale},
+                                                         {640, 480, Method::scale},
+                                                         {800, 600, Method::scale}};
+    (void)mxcd::thumbnail::make_still_thumbnails(image, defaults, limits);
+  } else {
+    (void)mxcd::thumbnail::make_thumbnail(image, spec, limits);
+  }
   const int leaked = live_vips_objects() - live_before;
   if (leaked > 0) {
-    std::fprintf(stderr, "thumbnail_fuzzer: %d VipsObject(s) left alive after make_thumbnail\n",
+    std::fprintf(stderr, "thumbnail_fuzzer: %d VipsObject(s) left alive after the call\n",
                  leaked);
     vips_object_print_all();
     std::abort();
