@@ -4,8 +4,7 @@
 #include "thumbnail/vips_support.hpp"
 
 #include <algorithm>
-#include <array>
-#include <cstring>
+#include <cmath>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -70,7 +69,6 @@ std::int64_t little_endian_int32(std::string_view b, std::size_t at) {
   for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(b[at + i]);
   return static_cast<std::int32_t>(v);
 }
-
 
 // Every item of metadata but the animation's goes (EXIF with GPS, XMP, IPTC, ICC: the
 // pixels are already sRGB). By hand, because libvips 8.14's WebP saver ignores its strip
@@ -260,6 +258,7 @@ namespace {
 // What the header says, checked against the limits before anything is decoded.
 struct Inspected {
   Format format;
+  ImageRef header;  // opened, nothing decoded yet
   unsigned width = 0;         // as stored, before the EXIF orientation is applied
   unsigned frame_height = 0;  // of one frame (page)
   unsigned pages = 1;
@@ -286,15 +285,18 @@ Result<Inspected> inspect(std::string_view source, const Limits& limits) {
     if (width <= 0 || height == 0) return not_an_image("a corrupt BMP header");
     if (auto e = too_many_pixels(width, height < 0 ? -height : height)) return *e;
   }
-  // The header alone: no pixel is decoded yet.
+  // The header alone: no pixel is decoded yet. Truncated or corrupt data is an error
+  // rather than a partly grey thumbnail.
   ImageRef header(vips_image_new_from_buffer(source.data(), source.size(), "", "access",
-                                             VIPS_ACCESS_SEQUENTIAL, nullptr));
+                                             VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                             VIPS_FAIL_ON_TRUNCATED, nullptr));
   if (!header.image) return vips_failure("unreadable image");
-  Inspected image{*format};
-  image.width = static_cast<unsigned>(vips_image_get_width(header.image));
-  image.frame_height = static_cast<unsigned>(vips_image_get_page_height(header.image));
-  image.pages = static_cast<unsigned>(std::max(1, vips_image_get_n_pages(header.image)));
-  image.turned = vips_image_get_orientation_swap(header.image);
+  Inspected image{*format, std::move(header)};
+  VipsImage* opened = image.header.image;
+  image.width = static_cast<unsigned>(vips_image_get_width(opened));
+  image.frame_height = static_cast<unsigned>(vips_image_get_page_height(opened));
+  image.pages = static_cast<unsigned>(std::max(1, vips_image_get_n_pages(opened)));
+  image.turned = vips_image_get_orientation_swap(opened);
   if (auto e = too_many_pixels(image.width, image.frame_height)) return *e;
   return image;
 }
@@ -378,19 +380,26 @@ std::vector<Result<Thumbnail>> still_thumbnails(std::string_view source, const I
     scale = std::max(scale, spec.method == Method::crop ? std::max(across, down)
                                                         : std::min(across, down));
   }
-  // A pixel to spare, so that rounding never leaves the decoded image a pixel short.
   scale = std::min(1.0, scale);
+  // A pixel to spare, so that rounding never leaves the decoded image a pixel short.
   const int decoded_width = static_cast<int>(std::min(width, std::ceil(width * scale) + 1));
   const int decoded_height = static_cast<int>(std::min(height, std::ceil(height * scale) + 1));
 
   Deadline deadline{std::chrono::steady_clock::now() + limits.time_limit};
   ImageRef lazy, decoded;
-  // Truncated or corrupt data is an error rather than a partly grey thumbnail.
-  if (vips_thumbnail_buffer(const_cast<char*>(source.data()), source.size(), lazy.out(),
-                            decoded_width, "height", decoded_height, "size", VIPS_SIZE_DOWN,
-                            "option_string", "fail_on=truncated", nullptr)) {
-    return std::vector<Result<Thumbnail>>(specs.size(), vips_failure("decoding failed"));
-  }
+  // Formats that can decode at a reduced size are opened again for it; the others go on
+  // from the opened header, which spares parsing them twice (a GIF's every frame).
+  const bool shrinks_on_load = image.format == Format::jpeg || image.format == Format::webp ||
+                               image.format == Format::heif || image.format == Format::svg ||
+                               image.format == Format::jxl;
+  const int failed =
+      shrinks_on_load
+          ? vips_thumbnail_buffer(const_cast<char*>(source.data()), source.size(), lazy.out(),
+                                  decoded_width, "height", decoded_height, "size", VIPS_SIZE_DOWN,
+                                  "option_string", "fail_on=truncated", nullptr)
+          : vips_thumbnail_image(image.header.image, lazy.out(), decoded_width, "height",
+                                 decoded_height, "size", VIPS_SIZE_DOWN, nullptr);
+  if (failed) return std::vector<Result<Thumbnail>>(specs.size(), vips_failure("decoding failed"));
   vips_image_set_progress(lazy.image, TRUE);
   g_signal_connect(lazy.image, "eval", G_CALLBACK(on_eval), &deadline);
   decoded = ImageRef(vips_image_copy_memory(lazy.image));
