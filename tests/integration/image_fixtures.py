@@ -141,8 +141,10 @@ def tall():
 @functools.cache
 def apng(width=320, height=240, frames=4):
     images = _frames(width, height, frames)
-    return _encode(images[0], "PNG", save_all=True, append_images=images[1:], duration=100,
-                   loop=0)
+    # Every frame its own delay, and a finite loop count, so that a thumbnail that lost the
+    # timing shows it.
+    return _encode(images[0], "PNG", save_all=True, append_images=images[1:],
+                   duration=[40 * (i + 1) for i in range(frames)], loop=3)
 
 
 @functools.cache
