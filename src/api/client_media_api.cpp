@@ -223,10 +223,16 @@ asio::awaitable<Response> ClientMediaApi::config(Request& request) {
   co_return ok_json(body);
 }
 
+asio::awaitable<Status> ClientMediaApi::reader(Request& request, bool legacy_path) {
+  if (legacy_path) co_return Status();  // the legacy paths take no token
+  auto requester = co_await authenticator_.authenticate(request);  // guests are welcome
+  if (!requester) co_return requester.error();
+  co_return Status();
+}
+
 asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy_path) {
-  if (!legacy_path) {
-    auto requester = co_await authenticator_.authenticate(request);  // guests are welcome
-    if (!requester) co_return http::error_response(requester.error());
+  if (auto allowed = co_await reader(request, legacy_path); !allowed) {
+    co_return http::error_response(allowed.error());
   }
   auto key = media_key(request);
   if (!key) co_return http::error_response(key.error());
@@ -305,9 +311,8 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
 }
 
 asio::awaitable<Response> ClientMediaApi::thumbnail(Request& request, bool legacy_path) {
-  if (!legacy_path) {
-    auto requester = co_await authenticator_.authenticate(request);  // guests are welcome
-    if (!requester) co_return http::error_response(requester.error());
+  if (auto allowed = co_await reader(request, legacy_path); !allowed) {
+    co_return http::error_response(allowed.error());
   }
   auto key = media_key(request);
   if (!key) co_return http::error_response(key.error());

@@ -26,6 +26,9 @@ class ClientMediaApi {
   boost::asio::awaitable<http::Response> thumbnail(http::Request& request, bool legacy_path);
   boost::asio::awaitable<http::Response> config(http::Request& request);
 
+  // Whether the request may read media: any token on the authenticated paths (guests too),
+  // none on the legacy ones.
+  boost::asio::awaitable<Status> reader(http::Request& request, bool legacy_path);
   // A signed-in, non-guest user, or the error to answer with.
   boost::asio::awaitable<Result<auth::Requester>> member(http::Request& request);
 

@@ -1,9 +1,6 @@
 #include "media/pending_uploads.hpp"
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 namespace mxcd {
 
@@ -15,16 +12,16 @@ std::string waiter_key(const MediaKey& key) { return key.server_name + '/' + key
 
 UploadWaiters::Subscription::Subscription(UploadWaiters& owner, std::string key,
                                           asio::any_io_executor executor)
-    : owner_(owner), key_(std::move(key)), state_(std::make_shared<State>(std::move(executor))) {
+    : owner_(owner), key_(std::move(key)), wakeup_(std::make_shared<Wakeup>(std::move(executor))) {
   std::lock_guard lock(owner_.mutex_);
-  owner_.subscribers_.emplace(key_, state_);
+  owner_.subscribers_.emplace(key_, wakeup_);
 }
 
 UploadWaiters::Subscription::~Subscription() {
   std::lock_guard lock(owner_.mutex_);
   auto [begin, end] = owner_.subscribers_.equal_range(key_);
   for (auto it = begin; it != end; ++it) {
-    if (it->second == state_) {
+    if (it->second == wakeup_) {
       owner_.subscribers_.erase(it);
       break;
     }
@@ -34,12 +31,7 @@ UploadWaiters::Subscription::~Subscription() {
 asio::awaitable<void> UploadWaiters::Subscription::wait(Duration timeout) {
   // Each announcement is consumed once, so a caller that finds the media still pending
   // afterwards waits again instead of spinning.
-  if (!state_->announced) {
-    state_->timer.expires_after(timeout);
-    boost::system::error_code ec;
-    co_await state_->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  }
-  state_->announced = false;
+  co_await wakeup_->wait(timeout);
 }
 
 asio::awaitable<std::unique_ptr<UploadWaiters::Subscription>> UploadWaiters::subscribe(
@@ -51,21 +43,12 @@ asio::awaitable<std::unique_ptr<UploadWaiters::Subscription>> UploadWaiters::sub
 void UploadWaiters::announce(const MediaKey& key) {
   std::lock_guard lock(mutex_);
   auto [begin, end] = subscribers_.equal_range(waiter_key(key));
-  for (auto it = begin; it != end; ++it) wake(it->second);
+  for (auto it = begin; it != end; ++it) Wakeup::wake(it->second);
 }
 
 void UploadWaiters::announce_all() {
   std::lock_guard lock(mutex_);
-  for (auto& [key, state] : subscribers_) wake(state);
-}
-
-void UploadWaiters::wake(const std::shared_ptr<Subscription::State>& state) {
-  // Run on the waiter's own executor: the timer is not thread-safe. If the wake-up runs
-  // before the waiter reaches wait(), the flag makes wait() return at once.
-  asio::post(state->timer.get_executor(), [state] {
-    state->announced = true;
-    state->timer.cancel();
-  });
+  for (auto& [key, wakeup] : subscribers_) Wakeup::wake(wakeup);
 }
 
 }  // namespace mxcd

@@ -4,11 +4,11 @@
 #pragma once
 
 #include "core/config.hpp"
+#include "core/wakeup.hpp"
 #include "meta/metadata_store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <memory>
 #include <mutex>
@@ -28,15 +28,9 @@ class UploadWaiters {
 
    private:
     friend class UploadWaiters;
-    // Shared with announce(), whose wake-up may run after the subscription is gone.
-    struct State {
-      explicit State(boost::asio::any_io_executor executor) : timer(std::move(executor)) {}
-      boost::asio::steady_timer timer;
-      bool announced = false;  // touched only on the timer's executor
-    };
     UploadWaiters& owner_;
     std::string key_;
-    std::shared_ptr<State> state_;
+    std::shared_ptr<Wakeup> wakeup_;  // announce()'s wake-up may run after the subscription is gone
   };
 
   // Must be called from the coroutine that will wait (its executor runs the wake-up).
@@ -48,10 +42,8 @@ class UploadWaiters {
   void announce_all();
 
  private:
-  static void wake(const std::shared_ptr<Subscription::State>& state);
-
   std::mutex mutex_;
-  std::unordered_multimap<std::string, std::shared_ptr<Subscription::State>> subscribers_;
+  std::unordered_multimap<std::string, std::shared_ptr<Wakeup>> subscribers_;
 };
 
 }  // namespace mxcd

@@ -3,15 +3,12 @@
 #include "core/blocking.hpp"
 #include "core/clock.hpp"
 #include "core/identifiers.hpp"
+#include "core/wakeup.hpp"
 #include "thumbnail/thumbnailer.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
@@ -51,43 +48,28 @@ std::string failure_key(const MediaRecord& media, const ThumbnailKey& key) {
 
 // One thumbnail being made; the requests that arrive meanwhile wait for its outcome.
 struct ThumbnailPipeline::Flight {
-  struct Waiter {
-    explicit Waiter(asio::any_io_executor executor) : timer(std::move(executor)) {}
-    asio::steady_timer timer;
-    bool woken = false;  // touched only on the timer's executor
-  };
   std::mutex mutex;
   std::optional<Result<ThumbnailRecord>> outcome;
-  std::vector<std::shared_ptr<Waiter>> waiters;
+  std::vector<std::shared_ptr<Wakeup>> waiters;
 
   void land(Result<ThumbnailRecord> result) {
     std::lock_guard lock(mutex);
     outcome = std::move(result);
-    for (auto& waiter : waiters) {
-      // On the waiter's own executor: the timer is not thread-safe.
-      asio::post(waiter->timer.get_executor(), [waiter] {
-        waiter->woken = true;
-        waiter->timer.cancel();
-      });
-    }
+    for (auto& waiter : waiters) Wakeup::wake(waiter);
   }
 
   asio::awaitable<Result<ThumbnailRecord>> wait() {
-    auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+    auto waiter = std::make_shared<Wakeup>(co_await asio::this_coro::executor);
     {
       std::lock_guard lock(mutex);
       if (outcome) co_return *outcome;
       waiters.push_back(waiter);
     }
-    // The wake-up runs on this coroutine's executor, so it cannot slip in between the check
-    // of `woken` and the start of the wait.
-    if (!waiter->woken) {
-      waiter->timer.expires_at(asio::steady_timer::time_point::max());
-      boost::system::error_code ignored;
-      co_await waiter->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    while (true) {
+      co_await waiter->wait(std::chrono::hours(1));  // land() ends it, however long it takes
+      std::lock_guard lock(mutex);
+      if (outcome) co_return *outcome;
     }
-    std::lock_guard lock(mutex);
-    co_return *outcome;
   }
 };
 
