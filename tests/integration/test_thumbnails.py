@@ -574,6 +574,18 @@ def test_deletion_removes_thumbnails_and_their_blobs(start_mxcd):
 
 # --- limits and hostile images ---
 
+def test_time_limit(start_mxcd):
+    """A render that takes longer than thumbnails.time_limit is stopped: 400, and the server
+    stays up. Decoding 2 megapixels of noise takes far longer than a millisecond."""
+    server = start_mxcd({"thumbnails": {"time_limit": "1ms", "generate_on_upload": False}})
+    media_id = upload_image(server, images.png_random(1600, 1200), "image/png")
+    r = thumbnail(server, media_id, 800, 600, "scale")
+    assert_error(r, 400, "M_UNKNOWN")
+    assert "took longer than 1 ms" in r.json()["error"]
+    assert server.healthy()
+    assert server.db("SELECT COUNT(*) FROM thumbnails") == [(0,)]
+
+
 def test_source_size_and_pixel_limits(start_mxcd):
     server = start_mxcd({"thumbnails": {"max_source_size": "1MiB", "max_pixels": 100000}})
     padded = images.png_padded(1536 * 1024)  # 320x240, but 1.5 MiB of bytes
