@@ -1,4 +1,4 @@
-// mxcd's command line: serve, check-config, version, s3 queue, database copy.
+// mxcd's command line: serve, check-config, version, s3 queue, database copy, import synapse.
 #include "api/admin_api.hpp"
 #include "api/client_media_api.hpp"
 #include "api/operator_api.hpp"
@@ -10,6 +10,7 @@
 #include "core/version.hpp"
 #include "http/access_log.hpp"
 #include "http/server.hpp"
+#include "import/synapse_import.hpp"
 #include "media/blob_collector.hpp"
 #include "media/download.hpp"
 #include "media/media_records.hpp"
@@ -211,6 +212,56 @@ int main(int argc, char** argv) {
   copy_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
   copy_cmd->add_option("--from-sqlite", sqlite_path, "The SQLite database file")->required();
 
+  auto* import_cmd = app.add_subcommand("import", "Bring media over from another media repository");
+  import_cmd->require_subcommand(1);
+  synapse::ImportOptions import_options;
+  auto* synapse_cmd = import_cmd->add_subcommand(
+      "synapse", "Import a Synapse homeserver's media (its database and media store)");
+  synapse_cmd->add_option("-c,--config", config_path, "mxcd's configuration file (YAML)")
+      ->required();
+  synapse_cmd->add_option("--homeserver-config", import_options.homeserver_config,
+                          "Synapse's homeserver.yaml: server_name, media_store_path, database");
+  synapse_cmd->add_option("--server-name", import_options.server_name,
+                          "Synapse's server_name (instead of homeserver.yaml's)");
+  synapse_cmd->add_option("--media-store", import_options.media_store,
+                          "Synapse's media_store_path (instead of homeserver.yaml's)");
+  auto* sqlite_option = synapse_cmd->add_option("--sqlite", import_options.sqlite_path,
+                                                "Synapse's SQLite database file");
+  synapse_cmd->add_option("--postgres", import_options.postgres_conninfo,
+                          "Synapse's PostgreSQL database, as a libpq connection string")
+      ->excludes(sqlite_option);
+  synapse_cmd->add_option("--workers", import_options.workers, "Files copied at once")
+      ->check(CLI::Range(1, 64));
+  synapse_cmd->add_flag("--dry-run", import_options.dry_run,
+                        "Report what would be imported; change nothing");
+  synapse_cmd->add_flag("--verify", import_options.verify,
+                        "Afterwards read every imported blob back and check its hash and size");
+  synapse_cmd->add_option("--bucket-store", import_options.bucket_store,
+                          "The S3 store (of mxcd's configuration) whose bucket holds "
+                          "synapse-s3-storage-provider's objects");
+  synapse_cmd->add_option("--bucket-prefix", import_options.bucket_prefix,
+                          "The provider's prefix (default: from homeserver.yaml)");
+  synapse_cmd
+      ->add_option("--bucket-media", import_options.bucket_media,
+                   "adopt: record the bucket's objects where they are; copy: store them again")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, synapse::ImportOptions::BucketMedia>{
+              {"adopt", synapse::ImportOptions::BucketMedia::adopt},
+              {"copy", synapse::ImportOptions::BucketMedia::copy}}));
+  synapse_cmd
+      ->add_option("--progress", import_options.progress,
+                   "auto (a bar on a terminal, else lines), bar, lines or none")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, synapse::ImportOptions::ProgressStyle>{
+              {"auto", synapse::ImportOptions::ProgressStyle::automatic},
+              {"bar", synapse::ImportOptions::ProgressStyle::bar},
+              {"lines", synapse::ImportOptions::ProgressStyle::lines},
+              {"none", synapse::ImportOptions::ProgressStyle::none}}));
+  unsigned progress_seconds = 10;
+  synapse_cmd->add_option("--progress-interval", progress_seconds,
+                          "Seconds between progress lines (default 10)")
+      ->check(CLI::Range(1, 3600));
+
   CLI11_PARSE(app, argc, argv);
 
   if (app.got_subcommand("version")) {
@@ -225,5 +276,10 @@ int main(int argc, char** argv) {
   }
   if (queue_cmd->parsed()) return print_upload_queues(*config);
   if (copy_cmd->parsed()) return copy_sqlite_to_postgres(*config, sqlite_path, std::cout);
+  if (synapse_cmd->parsed()) {
+    set_up_logging(*config);
+    import_options.progress_interval = std::chrono::seconds(progress_seconds);
+    return synapse::import_media(*config, import_options, std::cout);
+  }
   return serve(*config);
 }

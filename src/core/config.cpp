@@ -322,16 +322,6 @@ std::vector<StoreConfig> parse_stores(Section& root) {
   return stores;
 }
 
-// A value for a libpq "key=value" connection string, quoted as libpq requires.
-std::string conninfo_value(const std::string& value) {
-  std::string out = "'";
-  for (char c : value) {
-    if (c == '\'' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
-
 // database: {sqlite: {path}} or {postgres: {url | host, port, dbname, user, password, ...}}.
 Config::Database parse_database(Section database) {
   Config::Database out;
@@ -581,6 +571,15 @@ std::variant<Config, ConfigError> load_config_text(const std::string& yaml_text)
   } catch (const YAML::Exception& e) {
     return ConfigError{"", std::string("invalid YAML: ") + e.what()};
   }
+}
+
+std::string conninfo_value(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "'";
 }
 
 std::variant<Config, ConfigError> load_config_file(const std::filesystem::path& path) {

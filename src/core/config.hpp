@@ -159,6 +159,9 @@ struct ConfigError {
 std::variant<Config, ConfigError> load_config_file(const std::filesystem::path& path);
 std::variant<Config, ConfigError> load_config_text(const std::string& yaml_text);
 
+// A value for a libpq "key=value" connection string, quoted as libpq requires.
+std::string conninfo_value(const std::string& value);
+
 // "100MiB", "16K", "1048576" -> bytes (K, M, G and KiB, MiB, GiB are all powers of 1024).
 std::optional<std::uint64_t> parse_size(std::string_view text);
 // "30s", "500ms", "24h", "2d", "90" (seconds) -> milliseconds.

@@ -22,6 +22,7 @@ PgResult::~PgResult() { PQclear(result_); }
 PgResult::PgResult(PgResult&& other) noexcept : result_(other.result_) { other.result_ = nullptr; }
 
 int PgResult::rows() const { return PQntuples(result_); }
+int PgResult::columns() const { return PQnfields(result_); }
 
 std::int64_t PgResult::affected() const {
   const char* n = PQcmdTuples(result_);

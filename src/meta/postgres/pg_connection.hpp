@@ -68,6 +68,7 @@ class PgResult {
   PgResult& operator=(PgResult&&) = delete;
 
   int rows() const;
+  int columns() const;
   std::int64_t affected() const;  // rows changed by INSERT, UPDATE or DELETE
   bool is_null(int row, int column) const;
   std::string text(int row, int column) const;
