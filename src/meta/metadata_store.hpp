@@ -132,9 +132,23 @@ class MetadataStore {
   // lease it again meanwhile.
   virtual Status abandon_blob_deletion(const std::string& sha256) = 0;
 
+  // --- Blobs adopted in place (mxcd import synapse) ---
+  enum class BlobReplacement {
+    replaced,  // the blob is now named hashed.sha256, its bytes still at its location
+    merged,    // hashed.sha256 was already stored: its records now use that blob, and the
+               // old one is left to the collector, which deletes its object as usual
+    not_found, // no blob old_id, or it is being deleted (nothing refers to it any more)
+  };
+  // Renames blob old_id (usually an unhashed one) to the content hash its bytes turned out
+  // to have, in one transaction: every media record and thumbnail moves to hashed.sha256.
+  // A new row keeps the old row's size, store, location and timestamps; hashed.size and
+  // hashed.location are not used. 503 while a blob hashed.sha256 is being deleted (ask again
+  // shortly): its bytes are going, so nothing may be moved onto it.
+  virtual Result<BlobReplacement> replace_blob(const std::string& old_id, const BlobId& hashed) = 0;
+
   // --- Copying between metadata stores (mxcd database copy) ---
   struct BlobRow {
-    BlobId blob;
+    BlobId blob;  // with its location, when it has one
     std::string store;
     std::int64_t created_ts = 0;
     std::optional<std::int64_t> unreferenced_since_ts;
@@ -170,7 +184,7 @@ class MetadataStore {
   struct MediaChange {
     enum class Kind {
       filled,   // an async upload got its bytes: wake its waiters
-      deleted,  // a record is gone: forget any cached copy
+      deleted,  // a record is gone or now refers to another blob: forget any cached copy
       unknown,  // changes may have gone unreported (the channel was lost and is back)
     } kind;
     MediaKey key;  // empty with unknown

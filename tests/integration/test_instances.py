@@ -243,8 +243,8 @@ def test_instances_starting_together_migrate_once(start_mxcd, postgres):
     with ThreadPoolExecutor(max_workers=3) as pool:
         list(pool.map(lambda instance: instance.start(), instances))
     migrations = [i.log().count("database migrated to schema version") for i in instances]
-    assert sorted(migrations) == [0, 0, 3], migrations
-    assert instances[0].db("SELECT version FROM schema_version") == [(3,)]
+    assert sorted(migrations) == [0, 0, 4], migrations
+    assert instances[0].db("SELECT version FROM schema_version") == [(4,)]
     assert all(i.healthy() for i in instances)
 
 
@@ -272,6 +272,13 @@ def test_sqlite_database_copied_into_postgres(start_mxcd, postgres):
     pending = sqlite_server.create_id()
     sqlite_server.stop()
     sqlite_server.db_write("UPDATE media SET quarantined = TRUE WHERE media_id = ?", (quarantined,))
+    # A blob adopted in place (mxcd import synapse): its location must come along.
+    sqlite_server.db_write("INSERT INTO blobs (sha256, size, store, created_ts, location) "
+                           "VALUES (?, 7, 'local', 1700000000000, ?)",
+                           ("unhashed-" + "e" * 64, "synapse/local_content/ab/cd/efgh"))
+    blobs_query = ("SELECT sha256, size, store, created_ts, unreferenced_since_ts, location "
+                   "FROM blobs ORDER BY sha256")
+    blobs_before = sqlite_server.db(blobs_query)
     before = sqlite_server.db("SELECT server_name, media_id, sha256, content_type, upload_name, "
                               "uploader, created_ts, last_access_ts, pending_expires_ts, "
                               "quarantined != 0 FROM media ORDER BY media_id")
@@ -289,12 +296,12 @@ def test_sqlite_database_copied_into_postgres(start_mxcd, postgres):
     first = copy_database()
     assert first.returncode == 0, first.stdout + first.stderr
     # Blobs: the random bytes, b"bad", the image and its one thumbnail (the 10x10 image gives
-    # the same 10x10 thumbnail for every size).
-    assert ("done: 4 blobs (4 new, 0 already there), 5 media (5 new, 0 already there), "
+    # the same 10x10 thumbnail for every size), and the adopted one.
+    assert ("done: 5 blobs (5 new, 0 already there), 5 media (5 new, 0 already there), "
             "5 thumbnails (5 new, 0 already there)") in first.stdout
     second = copy_database()
     assert second.returncode == 0, second.stdout + second.stderr
-    assert ("done: 4 blobs (0 new, 4 already there), 5 media (0 new, 5 already there), "
+    assert ("done: 5 blobs (0 new, 5 already there), 5 media (0 new, 5 already there), "
             "5 thumbnails (0 new, 5 already there)") in second.stdout
 
     sqlite_server.config = config
@@ -305,6 +312,7 @@ def test_sqlite_database_copied_into_postgres(start_mxcd, postgres):
                              "uploader, created_ts, last_access_ts, pending_expires_ts, "
                              "quarantined FROM media ORDER BY media_id")
     assert after == before
+    assert sqlite_server.db(blobs_query) == blobs_before
     r = sqlite_server.download(kept)
     assert r.content == data and r.headers["Content-Type"] == "image/png"
     assert disposition(r.headers["Content-Disposition"]) == ("inline", "Grüße.png")

@@ -1,5 +1,9 @@
 // The blob deletion protocol of the SQLite metadata store: leases, claims, and what a
 // deletion must never take (a blob that a record, a thumbnail or a live upload still needs).
+// Then blobs adopted in place (locations, unhashed ids, replace_blob), on SQLite and, when
+// MXCD_TEST_POSTGRES holds a libpq conninfo, on PostgreSQL too.
+#include "meta/postgres/pg_connection.hpp"
+#include "meta/postgres/postgres_metadata_store.hpp"
 #include "meta/sqlite/sqlite_metadata_store.hpp"
 
 #include <gtest/gtest.h>
@@ -7,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 
 namespace mxcd {
@@ -81,7 +86,7 @@ class SqliteMetadataStoreTest : public ::testing::Test {
   using Shas = std::vector<std::string>;
 
   std::filesystem::path dir_;
-  std::unique_ptr<SqliteMetadataStore> store_;
+  std::unique_ptr<MetadataStore> store_;
 };
 
 TEST_F(SqliteMetadataStoreTest, ReferencedBlobsAreNeverClaimed) {
@@ -287,6 +292,235 @@ TEST_F(SqliteMetadataStoreTest, SecondThumbnailForTheSameBoxKeepsTheFirst) {
   EXPECT_EQ((**second).blob.sha256, kThumbnailBlob.sha256);
   EXPECT_EQ(claim(), Shas{kOtherBlob.sha256}) << "the second thumbnail's blob is unused";
 }
+
+// --- Blobs adopted in place: locations, unhashed ids, replace_blob ---
+
+constexpr const char* kSynapseKey = "synapse/local_content/ab/cd/efghijklmnopqrstuvwx";
+
+TEST(UnhashedBlobId, IsStableAndNeverAContentHash) {
+  const std::string id = unhashed_blob_id("bucket", kSynapseKey);
+  // "unhashed-" and the SHA-256 of "bucket\n<location>".
+  EXPECT_EQ(id, "unhashed-887f74a72b3e7d89e2e70ff5552b8902d099b0d7fd99f901794c359afd3218e7");
+  EXPECT_EQ(id, unhashed_blob_id("bucket", kSynapseKey));
+  EXPECT_NE(id, unhashed_blob_id("other", kSynapseKey));
+  EXPECT_NE(id, unhashed_blob_id("bucket", std::string(kSynapseKey) + "x"));
+  EXPECT_TRUE(is_unhashed(id));
+  EXPECT_TRUE(is_unhashed(BlobId{id, 1, kSynapseKey}));
+  EXPECT_FALSE(is_sha256_hex(id));
+  EXPECT_TRUE(is_blob_name(id));
+  EXPECT_EQ(blob_name_digits(id), id.substr(9));
+  EXPECT_FALSE(is_unhashed(kBlob.sha256));
+  EXPECT_TRUE(is_blob_name(kBlob.sha256));
+  EXPECT_EQ(blob_name_digits(kBlob.sha256), kBlob.sha256);
+  EXPECT_FALSE(is_unhashed("unhashed-" + std::string(64, 'A')));
+  EXPECT_FALSE(is_blob_name("unhashed-../../etc/passwd"));
+  EXPECT_FALSE(is_blob_name(std::string(63, 'a')));
+}
+
+class AdoptedBlobTest : public SqliteMetadataStoreTest,
+                        public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    SqliteMetadataStoreTest::SetUp();
+    if (GetParam() == "sqlite") return;
+    const char* conninfo = std::getenv("MXCD_TEST_POSTGRES");
+    if (!conninfo) GTEST_SKIP() << "MXCD_TEST_POSTGRES names no PostgreSQL database";
+    // A fresh schema: the database is the test's to empty.
+    PgConnection(conninfo, std::chrono::seconds(5))
+        .exec("DROP TABLE IF EXISTS thumbnails, media, blob_leases, blobs, schema_version");
+    Config::Database::Postgres config;
+    config.conninfo = conninfo;
+    store_ = std::make_unique<PostgresMetadataStore>(config);
+  }
+
+  const BlobId unhashed_{unhashed_blob_id("bucket", kSynapseKey), 11, kSynapseKey};
+  const BlobId hashed_{std::string(64, 'd'), 11};  // what hashing unhashed_'s bytes gives
+
+  void adopt(const BlobId& blob, const std::vector<std::string>& media_ids) {
+    auto added = store_->add_blobs({{blob, "bucket", kNow, std::nullopt}});
+    ASSERT_TRUE(added.ok());
+    ASSERT_EQ(*added, 1u);
+    std::vector<MediaRecord> records;
+    for (const auto& id : media_ids) records.push_back(record(id, blob));
+    ASSERT_TRUE(store_->add_media(records).ok());
+  }
+
+  BlobId blob_of(const std::string& media_id) {
+    auto found = store_->find_media({"example.org", media_id});
+    EXPECT_TRUE(found.ok() && found->has_value() && (**found).blob);
+    return found.ok() && found->has_value() && (**found).blob ? *(**found).blob : BlobId{};
+  }
+
+  std::vector<MetadataStore::DoomedBlob> claim_all() {
+    auto claimed = store_->claim_unreferenced_blobs(kNow, kNoReclaim, 100);
+    EXPECT_TRUE(claimed.ok());
+    return claimed.ok() ? *claimed : std::vector<MetadataStore::DoomedBlob>{};
+  }
+
+  Result<MetadataStore::BlobReplacement> replace() {
+    return store_->replace_blob(unhashed_.sha256, hashed_);
+  }
+};
+
+TEST_P(AdoptedBlobTest, LocationIsReadWhereverTheBlobIs) {
+  adopt(unhashed_, {"adopted"});
+  insert("uploaded", kBlob);
+  ASSERT_TRUE(store_->add_thumbnails({thumbnail("adopted", unhashed_)}).ok());
+
+  EXPECT_EQ(blob_of("adopted").location, kSynapseKey);
+  EXPECT_EQ(blob_of("adopted").sha256, unhashed_.sha256);
+  EXPECT_EQ(blob_of("adopted").size, 11u);
+  EXPECT_EQ(blob_of("uploaded").location, "") << "uploads are content-addressed";
+  auto thumb = store_->find_thumbnail(thumbnail("adopted", unhashed_).key);
+  ASSERT_TRUE(thumb.ok() && thumb->has_value());
+  EXPECT_EQ((**thumb).blob.location, kSynapseKey);
+
+  auto blobs = store_->list_blobs("", 10);
+  ASSERT_TRUE(blobs.ok());
+  ASSERT_EQ(blobs->size(), 2u);
+  EXPECT_EQ((*blobs)[0].blob.location, "");
+  EXPECT_EQ((*blobs)[1].blob.sha256, unhashed_.sha256) << "unhashed ids sort after hashes";
+  EXPECT_EQ((*blobs)[1].blob.location, kSynapseKey);
+  EXPECT_EQ((*blobs)[1].store, "bucket");
+  auto media = store_->list_media({}, 10);
+  ASSERT_TRUE(media.ok() && media->size() == 2u);
+  EXPECT_EQ((*media)[0].blob->location, kSynapseKey);
+  auto thumbnails = store_->list_thumbnails({}, 10);
+  ASSERT_TRUE(thumbnails.ok() && thumbnails->size() == 1u);
+  EXPECT_EQ((*thumbnails)[0].blob.location, kSynapseKey);
+
+  remove("adopted");
+  auto doomed = claim_all();
+  ASSERT_EQ(doomed.size(), 1u);
+  EXPECT_EQ(doomed[0].blob.sha256, unhashed_.sha256);
+  EXPECT_EQ(doomed[0].blob.location, kSynapseKey) << "the collector deletes the object where it is";
+  EXPECT_EQ(doomed[0].store, "bucket");
+}
+
+TEST_P(AdoptedBlobTest, UnhashedIdAndAHashOfTheSameDigitsAreTwoBlobs) {
+  const BlobId lookalike{std::string(blob_name_digits(unhashed_.sha256)), 3};
+  adopt(unhashed_, {"adopted"});
+  insert("uploaded", lookalike);
+  EXPECT_EQ(blob_of("adopted").sha256, unhashed_.sha256);
+  EXPECT_EQ(blob_of("uploaded").sha256, lookalike.sha256);
+  EXPECT_EQ(blob_of("uploaded").location, "");
+  auto counts = store_->count_rows();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->blobs, 2);
+}
+
+TEST_P(AdoptedBlobTest, ReplacedBlobKeepsItsObjectUnderItsHash) {
+  adopt(unhashed_, {"one", "two"});
+  ASSERT_TRUE(store_->add_thumbnails({thumbnail("one", unhashed_)}).ok());
+  auto replaced = replace();
+  ASSERT_TRUE(replaced.ok()) << replaced.error().message;
+  EXPECT_EQ(*replaced, MetadataStore::BlobReplacement::replaced);
+
+  for (const char* id : {"one", "two"}) {
+    BlobId blob = blob_of(id);
+    EXPECT_EQ(blob.sha256, hashed_.sha256);
+    EXPECT_EQ(blob.location, kSynapseKey) << "the bytes stay where they are";
+    EXPECT_EQ(blob.size, 11u);
+  }
+  auto thumb = store_->find_thumbnail(thumbnail("one", unhashed_).key);
+  ASSERT_TRUE(thumb.ok() && thumb->has_value());
+  EXPECT_EQ((**thumb).blob.sha256, hashed_.sha256);
+  auto blobs = store_->list_blobs("", 10);
+  ASSERT_TRUE(blobs.ok());
+  ASSERT_EQ(blobs->size(), 1u) << "the unhashed row is gone";
+  EXPECT_EQ((*blobs)[0].store, "bucket");
+  EXPECT_EQ((*blobs)[0].created_ts, kNow);
+  EXPECT_TRUE(claim_all().empty()) << "nothing is left to delete";
+
+  auto again = replace();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, MetadataStore::BlobReplacement::not_found);
+
+  remove("one");
+  remove("two");
+  auto doomed = claim_all();
+  ASSERT_EQ(doomed.size(), 1u);
+  EXPECT_EQ(doomed[0].blob.sha256, hashed_.sha256);
+  EXPECT_EQ(doomed[0].blob.location, kSynapseKey);
+}
+
+TEST_P(AdoptedBlobTest, MergedBlobLeavesItsObjectToTheCollector) {
+  insert("uploaded", hashed_);  // the same bytes, uploaded before
+  adopt(unhashed_, {"adopted"});
+  ASSERT_TRUE(store_->add_thumbnails({thumbnail("adopted", unhashed_)}).ok());
+  auto merged = replace();
+  ASSERT_TRUE(merged.ok()) << merged.error().message;
+  EXPECT_EQ(*merged, MetadataStore::BlobReplacement::merged);
+
+  EXPECT_EQ(blob_of("adopted").sha256, hashed_.sha256);
+  EXPECT_EQ(blob_of("adopted").location, "") << "served from the blob stored before";
+  auto thumb = store_->find_thumbnail(thumbnail("adopted", unhashed_).key);
+  ASSERT_TRUE(thumb.ok() && thumb->has_value());
+  EXPECT_EQ((**thumb).blob.sha256, hashed_.sha256);
+
+  auto doomed = claim_all();
+  ASSERT_EQ(doomed.size(), 1u);
+  EXPECT_EQ(doomed[0].blob.sha256, unhashed_.sha256);
+  EXPECT_EQ(doomed[0].blob.location, kSynapseKey);
+  EXPECT_EQ(doomed[0].store, "bucket");
+  ASSERT_TRUE(store_->finish_blob_deletion(unhashed_.sha256).ok());
+  remove("uploaded");
+  EXPECT_TRUE(claim_all().empty()) << "\"adopted\" still refers to the hashed blob";
+}
+
+TEST_P(AdoptedBlobTest, MergingIntoAnUnreferencedBlobKeepsIt) {
+  insert("uploaded", hashed_);
+  remove("uploaded");  // unreferenced, not claimed yet
+  adopt(unhashed_, {"adopted"});
+  auto merged = replace();
+  ASSERT_TRUE(merged.ok());
+  EXPECT_EQ(*merged, MetadataStore::BlobReplacement::merged);
+  auto doomed = claim_all();
+  ASSERT_EQ(doomed.size(), 1u) << "the hashed blob is referred to again";
+  EXPECT_EQ(doomed[0].blob.sha256, unhashed_.sha256);
+}
+
+TEST_P(AdoptedBlobTest, NothingMovesOntoABlobBeingDeleted) {
+  insert("uploaded", hashed_);
+  remove("uploaded");
+  ASSERT_EQ(claim(), Shas{hashed_.sha256});  // its deletion is under way
+  adopt(unhashed_, {"adopted"});
+  auto refused = replace();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().status, 503u);
+  EXPECT_EQ(blob_of("adopted").sha256, unhashed_.sha256);
+  ASSERT_TRUE(store_->finish_blob_deletion(hashed_.sha256).ok());
+  auto replaced = replace();
+  ASSERT_TRUE(replaced.ok());
+  EXPECT_EQ(*replaced, MetadataStore::BlobReplacement::replaced);
+  EXPECT_EQ(blob_of("adopted").location, kSynapseKey);
+}
+
+TEST_P(AdoptedBlobTest, UnknownOrDeletedBlobsAreNotFound) {
+  auto missing = replace();
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(*missing, MetadataStore::BlobReplacement::not_found);
+  adopt(unhashed_, {"gone"});
+  remove("gone");  // nothing refers to the adopted blob any more: its deletion begins
+  ASSERT_EQ(claim_all().size(), 1u);
+  auto deleting = replace();
+  ASSERT_TRUE(deleting.ok());
+  EXPECT_EQ(*deleting, MetadataStore::BlobReplacement::not_found);
+}
+
+TEST_P(AdoptedBlobTest, OnlyAContentHashReplacesABlob) {
+  adopt(unhashed_, {"adopted"});
+  for (const auto& name : {unhashed_.sha256, unhashed_blob_id("bucket", "elsewhere"),
+                           std::string("not a hash")}) {
+    auto refused = store_->replace_blob(unhashed_.sha256, BlobId{name, 11});
+    ASSERT_FALSE(refused.ok()) << name;
+    EXPECT_EQ(refused.error().status, 500u);
+  }
+  EXPECT_EQ(blob_of("adopted").sha256, unhashed_.sha256);
+}
+
+INSTANTIATE_TEST_SUITE_P(Databases, AdoptedBlobTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace mxcd

@@ -16,12 +16,6 @@ namespace mxcd {
 
 namespace fs = std::filesystem;
 
-namespace {
-bool is_sha256_hex(const std::string& s) {
-  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-}  // namespace
-
 BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<std::string>& pinned_sha256s)
     : root_(std::move(root)), blobs_dir_(root_ / "blobs"), tmp_dir_(root_ / "tmp"),
       max_bytes_(max_bytes) {
@@ -39,7 +33,7 @@ BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<s
   for (const auto& entry : fs::recursive_directory_iterator(blobs_dir_)) {
     if (!entry.is_regular_file()) continue;
     std::string name = entry.path().filename().string();
-    if (!is_sha256_hex(name) || entry.path() != path_of(name)) {
+    if (!is_blob_name(name) || entry.path() != path_of(name)) {
       spdlog::warn("removing {}: not a cached blob", entry.path().string());
       std::error_code ignored;
       fs::remove(entry.path(), ignored);
@@ -63,7 +57,8 @@ BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<s
 }
 
 fs::path BlobCache::path_of(const std::string& sha256) const {
-  return blobs_dir_ / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256;
+  std::string_view digits = blob_name_digits(sha256);
+  return blobs_dir_ / digits.substr(0, 2) / digits.substr(2, 2) / sha256;
 }
 
 UniqueFd BlobCache::open(const BlobId& blob) {

@@ -20,10 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_sha256_hex(const std::string& s) {
-  return s.size() == 64 && s.find_first_not_of("0123456789abcdef") == std::string::npos;
-}
-
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
 bool fsync_directory(const fs::path& dir) {
@@ -143,9 +139,23 @@ Result<std::unique_ptr<BlobWriter>> FsBlobStore::begin_write(const std::string& 
       std::make_unique<FsBlobWriter>(*this, std::move(tmp_path), std::move(fd), blocking_pool_));
 }
 
+Status FsBlobStore::check_name(const BlobId& blob) const {
+  if (!blob.location.empty()) {
+    // Only S3 stores adopt objects in place: serving <sha256> instead could be other bytes.
+    spdlog::error("blob {} is recorded at location {} in store {}, which keeps blobs by their "
+                  "hash only; it cannot be served or removed", blob.sha256, blob.location, name_);
+    return MatrixError::internal("The media's content is in an unsupported place");
+  }
+  if (!is_sha256_hex(blob.sha256)) {
+    spdlog::error("blob {} in store {} is not named by its hash", blob.sha256, name_);
+    return MatrixError::internal("Invalid blob name");
+  }
+  return {};
+}
+
 boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
                                                           std::optional<ByteSpan> /*range*/) {
-  if (!is_sha256_hex(blob.sha256)) co_return MatrixError::internal("Invalid blob name");
+  if (auto valid = check_name(blob); !valid) co_return valid.error();
   // A local open() is a page-cache lookup; it is not worth a trip to the blocking pool.
   // Relative to the blobs directory's descriptor: no path to build on every download.
   char relative[72];
@@ -166,7 +176,7 @@ boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
 }
 
 boost::asio::awaitable<Status> FsBlobStore::remove(const BlobId& blob) {
-  if (!is_sha256_hex(blob.sha256)) co_return MatrixError::internal("Invalid blob name");
+  if (auto valid = check_name(blob); !valid) co_return valid;
   fs::path path = blob_path(blob.sha256);
   auto error = co_await run_blocking(blocking_pool_, [&]() -> std::string {
     if (::unlink(path.c_str()) != 0) return errno == ENOENT ? "" : errno_text("unlink");

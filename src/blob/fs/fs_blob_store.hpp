@@ -1,4 +1,5 @@
-// Blobs as files on a local filesystem: <root>/blobs/<aa>/<bb>/<sha256>.
+// Blobs as files on a local filesystem: <root>/blobs/<aa>/<bb>/<sha256>. Only hashed blobs
+// without a location: a blob adopted in place is refused, never served from another file.
 // A blob is written to <root>/tmp, fsynced, and renamed into place, so a reader never sees
 // a partial blob and a crash leaves at most a temporary file, which start-up removes.
 #pragma once
@@ -28,6 +29,9 @@ class FsBlobStore final : public BlobStore {
   std::filesystem::path blob_path(const std::string& sha256) const;
 
  private:
+  // 500, logged, for a blob this store cannot hold: one with a location or an unhashed one.
+  Status check_name(const BlobId& blob) const;
+
   std::string name_;
   std::filesystem::path root_;
   std::filesystem::path blobs_dir_;

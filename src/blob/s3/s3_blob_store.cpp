@@ -3,6 +3,7 @@
 #include "blob/sha256.hpp"
 #include "core/blocking.hpp"
 #include "core/clock.hpp"
+#include "s3/sigv4.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -142,8 +143,9 @@ struct S3BlobStore::Fetch final : s3::ObjectSink {
     if (range) {
       growing->advance(written);
     } else {
-      hash.update(bytes, size);
-      // The last byte waits for the hash check: a client never receives a whole wrong blob.
+      if (!is_unhashed(blob)) hash.update(bytes, size);
+      // The last byte waits for the hash check (the size check, for an unhashed blob): a
+      // client never receives a whole wrong blob.
       growing->advance(std::min(written, blob.size - 1));
     }
     co_return Status();
@@ -171,7 +173,9 @@ S3BlobStore::S3BlobStore(const StoreConfig& config, const fs::path& storage_root
 
 S3BlobStore::~S3BlobStore() = default;
 
-std::string S3BlobStore::object_key(const std::string& sha256) const {
+std::string S3BlobStore::object_key(const BlobId& blob) const {
+  if (!blob.location.empty()) return blob.location;
+  const std::string& sha256 = blob.sha256;
   std::string key = config_.prefix.empty() ? "" : config_.prefix + "/";
   return key + sha256.substr(0, 2) + "/" + sha256.substr(2, 2) + "/" + sha256;
 }
@@ -203,7 +207,7 @@ Result<std::unique_ptr<BlobWriter>> S3BlobStore::begin_write(const std::string& 
 
 asio::awaitable<Status> S3BlobStore::store_object(int fd, const BlobId& blob,
                                                   const std::string& content_type) {
-  const std::string key = object_key(blob.sha256);
+  const std::string key = object_key(blob);
   auto existing = co_await client_.head_object(key);
   if (!existing) co_return existing.error();
   if (*existing && (*existing)->size == blob.size) co_return Status();  // content-addressed
@@ -213,6 +217,10 @@ asio::awaitable<Status> S3BlobStore::store_object(int fd, const BlobId& blob,
 
 asio::awaitable<Result<OpenBlob>> S3BlobStore::open(const BlobId& blob,
                                                     std::optional<ByteSpan> range) {
+  if (is_unhashed(blob) && blob.location.empty()) {
+    spdlog::error("unhashed blob {} has no location in store {}", blob.sha256, name_);
+    co_return MatrixError::internal("The media's content cannot be found");
+  }
   if (blob.size == 0) co_return OpenBlob{UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)), 0, 0, nullptr};
   if (UniqueFd fd = cache_.open(blob); fd.valid()) co_return OpenBlob{std::move(fd), blob.size, 0, nullptr};
 
@@ -262,16 +270,18 @@ asio::awaitable<Result<OpenBlob>> S3BlobStore::open(const BlobId& blob,
 
 asio::awaitable<void> S3BlobStore::run_fetch(std::shared_ptr<Fetch> fetch) {
   const BlobId& blob = fetch->blob;
-  Status status = co_await client_.get_object(object_key(blob.sha256), fetch->range, *fetch);
+  const std::string key = object_key(blob);
+  Status status = co_await client_.get_object(key, fetch->range, *fetch);
   if (status && fetch->written != fetch->expected()) {
-    spdlog::error("object of blob {} in {} has {} bytes, {} expected", blob.sha256,
+    spdlog::error("object {} of blob {} in {} has {} bytes, {} expected", key, blob.sha256,
                   client_.describe(), fetch->written, fetch->expected());
     status = MatrixError::internal("The media's content is damaged");
   }
-  if (status && !fetch->range) {
+  // An unhashed blob's name says nothing of its bytes: only its size can be checked.
+  if (status && !fetch->range && !is_unhashed(blob)) {
     if (std::string sha256 = fetch->hash.finish_hex(); sha256 != blob.sha256) {
-      spdlog::error("object of blob {} in {} does not match its name (its SHA-256 is {})",
-                    blob.sha256, client_.describe(), sha256);
+      spdlog::error("object {} of blob {} in {} does not match its name (its SHA-256 is {})",
+                    key, blob.sha256, client_.describe(), sha256);
       status = MatrixError::internal("The media's content is damaged");
     }
   }
@@ -299,14 +309,15 @@ std::optional<std::string> S3BlobStore::redirect_url(const BlobId& blob,
   using Redirect = S3StoreConfig::Redirect;
   // A blob still waiting in the upload queue is only here.
   if (config_.redirect == Redirect::off || cache_.pinned(blob.sha256)) return std::nullopt;
-  const std::string key = object_key(blob.sha256);
+  const std::string key = object_key(blob);
   if (config_.redirect == Redirect::presigned) {
     return client_.presigned_get_url(key, config_.presigned_ttl,
                                      {headers.content_type, headers.content_disposition});
   }
   // Anonymous requests may not ask for response header overrides: the CDN or the bucket
-  // serves the Content-Type stored with the object.
-  return config_.public_base_url + "/" + key;
+  // serves the Content-Type stored with the object. An adopted object's key may hold any
+  // character, so it is encoded as a signed request's path would be.
+  return config_.public_base_url + "/" + s3::uri_encode(key, true);
 }
 
 asio::awaitable<Status> S3BlobStore::remove(const BlobId& blob) {
@@ -322,7 +333,7 @@ asio::awaitable<Status> S3BlobStore::remove(const BlobId& blob) {
     fetches_.erase(blob.sha256);  // a fill under way is served to its readers, not cached
     cache_.remove(blob.sha256);
   }
-  co_return co_await client_.delete_object(object_key(blob.sha256));
+  co_return co_await client_.delete_object(object_key(blob));
 }
 
 Status S3BlobStore::check_writable() {

@@ -1,5 +1,6 @@
 // Blobs as objects in an S3-compatible bucket (<prefix>/<aa>/<bb>/<sha256>), with a local
-// cache in front.
+// cache in front. A blob adopted in place is the object at its location instead, read and
+// deleted there; it is never written by this store.
 //
 // Upload: the body is spooled to local disk while it is hashed; then the object is stored
 // (skipped when the bucket already has it) and the spool file becomes the cached copy. With
@@ -8,7 +9,8 @@
 // (concurrent requests share it) that fills the cache while the clients already receive the
 // bytes; a range that does not start at 0 is fetched alone and not cached, so seeking in a
 // large video costs only the bytes asked for. A fetched object whose bytes do not match its
-// name is never completed to a client: its last byte is held back until the hash is checked.
+// name is never completed to a client: its last byte is held back until the hash is checked
+// (for an unhashed blob, whose name says nothing of its bytes, until the size is).
 #pragma once
 
 #include "blob/blob_store.hpp"
@@ -52,7 +54,8 @@ class S3BlobStore final : public BlobStore {
   Status check_writable() override;
   void stop() override;
 
-  std::string object_key(const std::string& sha256) const;
+  // The blob's location when it has one, else <prefix>/<aa>/<bb>/<sha256>.
+  std::string object_key(const BlobId& blob) const;
   s3::Client& client() { return client_; }
 
  private:

@@ -1,5 +1,6 @@
 #include "meta/postgres/postgres_metadata_store.hpp"
 
+#include "core/clock.hpp"
 #include "meta/postgres/pg_connection.hpp"
 #include "meta/sql_records.hpp"
 
@@ -71,6 +72,10 @@ constexpr const char* kMigrations[] = {
       PRIMARY KEY (server_name, media_id, width, height, method, animated)
     );
     CREATE INDEX thumbnails_by_blob ON thumbnails (sha256);
+    )sql",
+    // 4: blobs adopted in place (see BlobId::location).
+    R"sql(
+    ALTER TABLE blobs ADD COLUMN location TEXT;  -- the object's key; NULL: content-addressed
     )sql",
 };
 
@@ -462,16 +467,15 @@ Result<std::vector<MetadataStore::DoomedBlob>> PostgresMetadataStore::claim_unre
     std::int64_t now, std::int64_t reclaim_before_ts, std::size_t limit) {
   // SKIP LOCKED: another instance's claim takes what it has locked; this one the rest.
   static const std::string query =
-      std::string("SELECT sha256, size, store FROM blobs b WHERE "
-                  "(b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL AND") +
+      std::string(sql::kDoomedBlobColumns) +
+      "WHERE (b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL AND" +
       sql::kNothingRefersToBlob + ") OR b.deleting_since_ts < $1 LIMIT $2 FOR UPDATE SKIP LOCKED";
   return transaction("claim_unreferenced_blobs", Isolation::serializable, [&](PgConnection& c) {
     c.query("DELETE FROM blob_leases WHERE expires_ts <= $1", now);
     auto q = c.query(query.c_str(), reclaim_before_ts, static_cast<std::int64_t>(limit));
     std::vector<DoomedBlob> doomed;
     for (int row = 0; row < q.rows(); ++row) {
-      doomed.push_back({{q.text(row, 0), static_cast<std::uint64_t>(q.integer(row, 1))},
-                        q.text(row, 2)});
+      doomed.push_back(sql::read_doomed_blob(q.row(row)));
       c.query("UPDATE blobs SET deleting_since_ts = $1 WHERE sha256 = $2", now, q.text(row, 0));
     }
     return doomed;
@@ -490,17 +494,49 @@ Status PostgresMetadataStore::abandon_blob_deletion(const std::string& sha256) {
   });
 }
 
+Result<MetadataStore::BlobReplacement> PostgresMetadataStore::replace_blob(
+    const std::string& old_id, const BlobId& hashed) {
+  if (auto invalid = sql::invalid_replacement(old_id, hashed)) return *invalid;
+  static const std::string repoint_media = std::string(sql::kRepointMedia) +
+                                           " RETURNING server_name, media_id";
+  // Serializable: a claim of either blob that overlaps this transaction makes one of the two
+  // fail and run again, so records never move onto a blob whose deletion began.
+  auto outcome = transaction("replace_blob", Isolation::serializable,
+                             [&](PgConnection& c) -> std::optional<BlobReplacement> {
+    auto old_blob = c.query(sql::kBlobDeletionState, old_id);
+    if (old_blob.rows() == 0 || !old_blob.is_null(0, 0)) return BlobReplacement::not_found;
+    auto target = c.query(sql::kBlobDeletionState, hashed.sha256);
+    if (target.rows() > 0 && !target.is_null(0, 0)) return std::nullopt;
+    auto repoint = [&] {
+      auto media = c.query(repoint_media.c_str(), hashed.sha256, old_id);
+      // Instances holding a moved record in their caches must read it again.
+      for (int row = 0; row < media.rows(); ++row) {
+        announce(c, "deleted", MediaKey{media.text(row, 0), media.text(row, 1)});
+      }
+      return media.affected() + c.query(sql::kRepointThumbnails, hashed.sha256, old_id).affected();
+    };
+    if (target.rows() > 0) {
+      if (repoint() > 0) c.query(sql::kMarkReferenced, hashed.sha256);
+      c.query(sql::kMarkIfUnreferenced, now_ms(), old_id);
+      return BlobReplacement::merged;
+    }
+    // The new row first and the old one last: records always refer to a row that exists.
+    c.query(sql::kCopyBlobAs, hashed.sha256, old_id);
+    repoint();
+    c.query(sql::kDeleteBlob, old_id);
+    return BlobReplacement::replaced;
+  });
+  if (!outcome) return outcome.error();
+  if (!*outcome) return sql::replacement_being_deleted();
+  return **outcome;
+}
+
 Result<std::vector<MetadataStore::BlobRow>> PostgresMetadataStore::list_blobs(
     const std::string& after_sha256, std::size_t limit) {
   return transaction("list_blobs", Isolation::single_statement, [&](PgConnection& c) {
-    auto q = c.query("SELECT sha256, size, store, created_ts, unreferenced_since_ts FROM blobs "
-                     "WHERE sha256 > $1 ORDER BY sha256 LIMIT $2",
-                     after_sha256, static_cast<std::int64_t>(limit));
+    auto q = c.query(sql::kListBlobs, after_sha256, static_cast<std::int64_t>(limit));
     std::vector<BlobRow> rows;
-    for (int row = 0; row < q.rows(); ++row) {
-      rows.push_back({{q.text(row, 0), static_cast<std::uint64_t>(q.integer(row, 1))},
-                      q.text(row, 2), q.integer(row, 3), q.optional_integer(row, 4)});
-    }
+    for (int row = 0; row < q.rows(); ++row) rows.push_back(sql::read_blob_row(q.row(row)));
     return rows;
   });
 }
@@ -524,10 +560,8 @@ Result<std::size_t> PostgresMetadataStore::add_blobs(const std::vector<BlobRow>&
     std::size_t added = 0;
     for (const auto& b : rows) {
       added += static_cast<std::size_t>(
-          c.query("INSERT INTO blobs (sha256, size, store, created_ts, unreferenced_since_ts) "
-                  "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (sha256) DO NOTHING",
-                  b.blob.sha256, static_cast<std::int64_t>(b.blob.size), b.store, b.created_ts,
-                  b.unreferenced_since_ts)
+          c.query(sql::kCopyBlob, b.blob.sha256, static_cast<std::int64_t>(b.blob.size), b.store,
+                  b.created_ts, b.unreferenced_since_ts, sql::location_column(b.blob))
               .affected());
     }
     return added;

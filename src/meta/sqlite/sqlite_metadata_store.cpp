@@ -1,5 +1,6 @@
 #include "meta/sqlite/sqlite_metadata_store.hpp"
 
+#include "core/clock.hpp"
 #include "meta/sql_records.hpp"
 
 #include <spdlog/spdlog.h>
@@ -68,6 +69,10 @@ constexpr const char* kMigrations[] = {
       PRIMARY KEY (server_name, media_id, width, height, method, animated)
     );
     CREATE INDEX thumbnails_by_blob ON thumbnails (sha256);
+    )sql",
+    // 4: blobs adopted in place (see BlobId::location).
+    R"sql(
+    ALTER TABLE blobs ADD COLUMN location TEXT;  -- the object's key; NULL: content-addressed
     )sql",
 };
 
@@ -495,8 +500,8 @@ Status SqliteMetadataStore::release_lease(std::int64_t lease) {
 Result<std::vector<MetadataStore::DoomedBlob>> SqliteMetadataStore::claim_unreferenced_blobs(
     std::int64_t now, std::int64_t reclaim_before_ts, std::size_t limit) {
   static const std::string query =
-      std::string("SELECT sha256, size, store FROM blobs b WHERE "
-                  "(b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL AND") +
+      std::string(sql::kDoomedBlobColumns) +
+      "WHERE (b.unreferenced_since_ts IS NOT NULL AND b.deleting_since_ts IS NULL AND" +
       sql::kNothingRefersToBlob + ") OR b.deleting_since_ts < ? LIMIT ?";
   std::lock_guard lock(writer_mutex_);
   return guarded("claim_unreferenced_blobs", [&] {
@@ -505,9 +510,7 @@ Result<std::vector<MetadataStore::DoomedBlob>> SqliteMetadataStore::claim_unrefe
     auto& q = writer_->statement(query.c_str());
     q.bind(reclaim_before_ts, static_cast<std::int64_t>(limit));
     std::vector<DoomedBlob> doomed;
-    while (q.step()) {
-      doomed.push_back({{q.text(0), static_cast<std::uint64_t>(q.integer(1))}, q.text(2)});
-    }
+    while (q.step()) doomed.push_back(sql::read_doomed_blob(q));
     auto& claim = writer_->statement("UPDATE blobs SET deleting_since_ts = ? WHERE sha256 = ?");
     for (const auto& d : doomed) claim.bind(now, d.blob.sha256).run();
     tx.commit();
@@ -533,19 +536,62 @@ Status SqliteMetadataStore::abandon_blob_deletion(const std::string& sha256) {
   });
 }
 
+Result<MetadataStore::BlobReplacement> SqliteMetadataStore::replace_blob(const std::string& old_id,
+                                                                      const BlobId& hashed) {
+  if (auto invalid = sql::invalid_replacement(old_id, hashed)) return *invalid;
+  std::lock_guard lock(writer_mutex_);
+  // The write lock, taken up front, keeps claims out until the records have moved.
+  auto outcome = guarded("replace_blob", [&]() -> std::optional<BlobReplacement> {
+    Transaction tx(*writer_);
+    // deleting: nullopt when there is no such blob.
+    auto deletion_state = [&](const std::string& sha256) -> std::optional<bool> {
+      auto& q = writer_->statement(sql::kBlobDeletionState);
+      q.bind(sha256);
+      if (!q.step()) return std::nullopt;
+      bool deleting = !q.is_null(0);
+      q.reset();
+      return deleting;
+    };
+    auto repoint = [&] {
+      int moved = 0;
+      for (const char* statement : {sql::kRepointMedia, sql::kRepointThumbnails}) {
+        writer_->statement(statement).bind(hashed.sha256, old_id).run();
+        moved += writer_->changes();
+      }
+      return moved;
+    };
+    auto old_deleting = deletion_state(old_id);
+    if (!old_deleting || *old_deleting) return BlobReplacement::not_found;
+    auto target_deleting = deletion_state(hashed.sha256);
+    if (target_deleting && *target_deleting) return std::nullopt;
+    BlobReplacement outcome;
+    if (target_deleting) {
+      if (repoint() > 0) writer_->statement(sql::kMarkReferenced).bind(hashed.sha256).run();
+      writer_->statement(sql::kMarkIfUnreferenced).bind(now_ms(), old_id).run();
+      outcome = BlobReplacement::merged;
+    } else {
+      // The new row first and the old one last: records always refer to a row that exists.
+      writer_->statement(sql::kCopyBlobAs).bind(hashed.sha256, old_id).run();
+      repoint();
+      writer_->statement(sql::kDeleteBlob).bind(old_id).run();
+      outcome = BlobReplacement::replaced;
+    }
+    tx.commit();
+    return outcome;
+  });
+  if (!outcome) return outcome.error();
+  if (!*outcome) return sql::replacement_being_deleted();
+  return **outcome;
+}
+
 Result<std::vector<MetadataStore::BlobRow>> SqliteMetadataStore::list_blobs(
     const std::string& after_sha256, std::size_t limit) {
   std::lock_guard lock(reader_mutex_);
   return guarded("list_blobs", [&] {
-    auto& q = reader_->statement(
-        "SELECT sha256, size, store, created_ts, unreferenced_since_ts FROM blobs "
-        "WHERE sha256 > ? ORDER BY sha256 LIMIT ?");
+    auto& q = reader_->statement(sql::kListBlobs);
     q.bind(after_sha256, static_cast<std::int64_t>(limit));
     std::vector<BlobRow> rows;
-    while (q.step()) {
-      rows.push_back({{q.text(0), static_cast<std::uint64_t>(q.integer(1))}, q.text(2),
-                      q.integer(3), q.optional_integer(4)});
-    }
+    while (q.step()) rows.push_back(sql::read_blob_row(q));
     return rows;
   });
 }
@@ -570,12 +616,10 @@ Result<std::size_t> SqliteMetadataStore::add_blobs(const std::vector<BlobRow>& r
   return guarded("add_blobs", [&] {
     Transaction tx(*writer_);
     std::size_t added = 0;
-    auto& insert = writer_->statement(
-        "INSERT INTO blobs (sha256, size, store, created_ts, unreferenced_since_ts) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING");
+    auto& insert = writer_->statement(sql::kCopyBlob);
     for (const auto& b : rows) {
       insert.bind(b.blob.sha256, static_cast<std::int64_t>(b.blob.size), b.store, b.created_ts,
-                  b.unreferenced_since_ts).run();
+                  b.unreferenced_since_ts, sql::location_column(b.blob)).run();
       added += static_cast<std::size_t>(writer_->changes());
     }
     tx.commit();

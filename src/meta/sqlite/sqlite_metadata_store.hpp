@@ -40,6 +40,7 @@ class SqliteMetadataStore final : public MetadataStore {
                                                            std::size_t limit) override;
   Status finish_blob_deletion(const std::string& sha256) override;
   Status abandon_blob_deletion(const std::string& sha256) override;
+  Result<BlobReplacement> replace_blob(const std::string& old_id, const BlobId& hashed) override;
   Result<std::vector<BlobRow>> list_blobs(const std::string& after_sha256,
                                           std::size_t limit) override;
   Result<std::vector<MediaRecord>> list_media(const MediaKey& after, std::size_t limit) override;
