@@ -1,4 +1,5 @@
-// mxcd's command line: serve, check-config, version, s3 queue, database copy, import synapse.
+// mxcd's command line: serve, check-config, version, s3 queue, s3 check, database copy,
+// import synapse.
 #include "api/admin_api.hpp"
 #include "api/client_media_api.hpp"
 #include "api/operator_api.hpp"
@@ -20,6 +21,7 @@
 #include "meta/open_metadata_store.hpp"
 #include "thumbnail/thumbnailer.hpp"
 #include "tools/database_copy.hpp"
+#include "tools/s3_check.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -204,6 +206,13 @@ int main(int argc, char** argv) {
   auto* queue_cmd = s3_cmd->add_subcommand(
       "queue", "Show the blobs waiting to be uploaded (durability: background)");
   queue_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  std::string check_store;
+  bool check_json = false;
+  auto* s3_check_cmd = s3_cmd->add_subcommand(
+      "check", "Check the buckets of the S3 stores: access, permissions, privacy, versioning, clock");
+  s3_check_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  s3_check_cmd->add_option("--store", check_store, "Check only this store (default: every S3 store)");
+  s3_check_cmd->add_flag("--json", check_json, "Print one JSON document instead of lines");
   auto* database_cmd = app.add_subcommand("database", "Metadata database tools");
   database_cmd->require_subcommand(1);
   std::string sqlite_path;
@@ -275,6 +284,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (queue_cmd->parsed()) return print_upload_queues(*config);
+  if (s3_check_cmd->parsed()) {
+    return check_s3_stores(*config, check_store, check_json, std::cout, std::cerr);
+  }
   if (copy_cmd->parsed()) return copy_sqlite_to_postgres(*config, sqlite_path, std::cout);
   if (synapse_cmd->parsed()) {
     set_up_logging(*config);

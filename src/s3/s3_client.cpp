@@ -7,7 +7,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -22,6 +21,8 @@
 #include <boost/url/parse.hpp>
 #include <openssl/evp.h>
 #include <openssl/md5.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <pugixml.hpp>
 #include <spdlog/spdlog.h>
 
@@ -102,6 +103,7 @@ struct Call {
   bool idempotent = true;
   bool retry = true;              // false: one attempt only (start-up check)
   bool reuse_connection = true;   // false: close it afterwards (its io_context is temporary)
+  bool anonymous = false;         // sent without a signature (the bucket check's privacy test)
 };
 
 struct Answer {
@@ -111,7 +113,7 @@ struct Answer {
   std::string content_type;
   std::string content_range;
   std::optional<std::uint64_t> content_length;
-  std::string bucket_region, request_id, date;
+  std::string bucket_region, request_id, date, version_id;
 };
 
 Status read_region(const FileRegion& region, std::uint64_t offset, char* buffer, std::size_t size) {
@@ -247,7 +249,11 @@ struct Client::Impl {
       if (SSL_set_tlsext_host_name(c->tls->native_handle(), connect_host.c_str()) != 1) {
         throw NetworkFailure{"cannot set the TLS server name"};
       }
-      c->tls->set_verify_callback(asio::ssl::host_name_verification(connect_host));
+      // OpenSSL's own name check (for DNS names and IP addresses), unlike a verify callback,
+      // records a mismatch as the verification result, so the error below can name it.
+      if (SSL_set1_host(c->tls->native_handle(), connect_host.c_str()) != 1) {
+        throw NetworkFailure{"cannot set the TLS host name to verify"};
+      }
     } else {
       c->plain = std::make_unique<beast::tcp_stream>(executor);
     }
@@ -260,7 +266,14 @@ struct Client::Impl {
     c->lowest().socket().set_option(tcp::no_delay(true));
     if (tls) {
       co_await c->tls->async_handshake(asio::ssl::stream_base::client, use);
-      if (ec) throw NetworkFailure{"TLS with " + connect_host + " failed: " + ec.message()};
+      if (ec) {
+        const long verified = SSL_get_verify_result(c->tls->native_handle());
+        if (verified != X509_V_OK) {
+          throw NetworkFailure{"the TLS certificate of " + connect_host + " is not valid: " +
+                               X509_verify_cert_error_string(verified)};
+        }
+        throw NetworkFailure{"TLS with " + connect_host + " failed: " + ec.message()};
+      }
     }
     co_return c;
   }
@@ -336,6 +349,7 @@ struct Client::Impl {
     answer.bucket_region = std::string(head["x-amz-bucket-region"]);
     answer.request_id = std::string(head["x-amz-request-id"]);
     answer.date = std::string(head[beast_http::field::date]);
+    answer.version_id = std::string(head["x-amz-version-id"]);
     if (auto length = parser.content_length()) answer.content_length = *length;
 
     // A resumed download must continue where it broke off: a whole object would repeat bytes.
@@ -404,7 +418,10 @@ struct Client::Impl {
                                           (open_ended ? "" : std::to_string(range->last)));
     }
     r.payload_sha256 = call.payload_sha256;
-    Signature signature = sign_with_headers(r, credentials, scope, std::chrono::system_clock::now());
+    Signature signature;
+    if (!call.anonymous) {
+      signature = sign_with_headers(r, credentials, scope, std::chrono::system_clock::now());
+    }
 
     std::string target = uri_encode(r.path, true);
     char separator = '?';
@@ -789,31 +806,64 @@ awaitable<Result<ListPage>> Client::list_objects(const std::string& prefix,
   co_return page;
 }
 
-awaitable<Client::AccessCheck> Client::check_access() {
-  Call call("ListObjectsV2", verb::get);
+awaitable<Client::ProbeAnswer> Client::probe(const Probe& request) {
+  Call call(request.operation.c_str(), beast_http::string_to_verb(request.method), request.key);
+  call.query = request.query;
   call.retry = false;
   call.reuse_connection = false;
-  call.query = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", config_.prefix}};
-  AccessCheck check;
+  call.anonymous = request.anonymous;
+  if (request.object_headers == Probe::ObjectHeaders::creating) {
+    call.headers = impl_->sse_headers;
+    if (!config_.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
+  } else if (request.object_headers == Probe::ObjectHeaders::using_bytes) {
+    call.headers = impl_->sse_c_headers;
+  }
+  if (!request.content_type.empty()) call.headers.emplace_back("Content-Type", request.content_type);
+  if (!request.body.empty()) {
+    call.text_body = request.body;
+    call.payload_sha256 = config_.unsigned_payload ? "UNSIGNED-PAYLOAD" : Sha256::hex_of(request.body);
+  }
+  ProbeAnswer result;
   Answer answer;
   try {
     std::uint64_t delivered = 0;
     bool reused = false;
     const std::optional<ByteSpan> whole;
-    auto status = co_await impl_->attempt(call, whole, nullptr, answer, delivered, reused);
-    if (!status) check.problem = status.error().message;
+    auto sent = co_await impl_->attempt(call, whole, nullptr, answer, delivered, reused);
+    if (!sent) {
+      result.network_problem = sent.error().message;
+      co_return result;
+    }
   } catch (const NetworkFailure& failure) {
-    check.problem = failure.what;
-    co_return check;
+    result.network_problem = failure.what;
+    co_return result;
   }
-  check.reachable = true;
+  result.answered = true;
+  result.received = std::chrono::system_clock::now();
+  result.status = answer.status;
+  result.body = std::move(answer.body);
+  result.date = answer.date;
+  result.bucket_region = answer.bucket_region;
+  result.version_id = answer.version_id;
+  result.etag = answer.etag;
   if (answer.status / 100 != 2) {
-    S3Error error = parse_s3_error(answer.status, answer.body,
-                                   {answer.bucket_region, answer.request_id, answer.date});
+    result.error = parse_s3_error(answer.status, result.body,
+                                  {answer.bucket_region, answer.request_id, answer.date});
     ErrorContext context = impl_->error_context;
-    context.local_time = std::chrono::system_clock::now();
-    check.problem = explain(error, context);
+    context.local_time = result.received;
+    result.explanation = explain(*result.error, context);
   }
+  co_return result;
+}
+
+awaitable<Client::AccessCheck> Client::check_access() {
+  Probe listing;
+  listing.operation = "ListObjectsV2";
+  listing.query = {{"list-type", "2"}, {"max-keys", "1"}, {"prefix", config_.prefix}};
+  ProbeAnswer answer = co_await probe(listing);
+  AccessCheck check;
+  check.reachable = answer.answered;
+  check.problem = answer.answered ? answer.explanation : answer.network_problem;
   co_return check;
 }
 

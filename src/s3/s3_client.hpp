@@ -13,10 +13,12 @@
 #include "core/config.hpp"
 #include "core/result.hpp"
 #include "s3/s3_error.hpp"
+#include "s3/sigv4.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -127,6 +129,36 @@ class Client {
     std::string problem;     // empty when all is well; else what to change, in words
   };
   boost::asio::awaitable<AccessCheck> check_access();
+
+  // One request, sent once (no retry) on a connection of its own, and the server's answer as
+  // it came, errors included: the bucket check (tools/s3_check.hpp) tells set-up mistakes
+  // apart by the exact error, and must be quick when the server is down.
+  struct Probe {
+    std::string operation;  // for messages, e.g. "PutObject"
+    std::string method = "GET";
+    std::string key;  // empty: a request on the bucket
+    NameValues query;
+    std::string body;  // its SHA-256 is signed, or UNSIGNED-PAYLOAD, as payload_signing says
+    std::string content_type;
+    // The headers the client adds to such a request: the encryption headers and storage class
+    // when it creates an object, the SSE-C key when it reads or writes an object's bytes.
+    enum class ObjectHeaders { none, creating, using_bytes } object_headers = ObjectHeaders::none;
+    bool anonymous = false;  // not signed, as anyone on the internet could send it
+  };
+  struct ProbeAnswer {
+    bool answered = false;
+    std::string network_problem;  // why there was no answer
+    unsigned status = 0;
+    std::string body;
+    std::string date;  // the Date header
+    std::string bucket_region;  // the x-amz-bucket-region header
+    std::string version_id;  // the x-amz-version-id header
+    std::string etag;
+    std::chrono::system_clock::time_point received;  // this machine's clock at the answer
+    std::optional<S3Error> error;  // when the status is not 2xx
+    std::string explanation;  // the error in an operator's words (s3_error.hpp)
+  };
+  boost::asio::awaitable<ProbeAnswer> probe(const Probe& request);
 
   // For messages: "bucket NAME at ENDPOINT".
   std::string describe() const;

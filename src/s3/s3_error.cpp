@@ -12,14 +12,6 @@ namespace {
 // Skew beyond which SigV4 requests are refused (AWS allows 15 minutes; we warn earlier).
 constexpr auto kNotableSkew = std::chrono::minutes(5);
 
-std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
-  std::tm tm{};
-  std::string s(text);
-  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  if (end == nullptr || *end != '\0') return std::nullopt;
-  return std::chrono::system_clock::from_time_t(timegm(&tm));
-}
-
 std::string code_for_status(unsigned status) {
   switch (status) {
     case 301: return "PermanentRedirect";
@@ -43,6 +35,20 @@ std::string skew_sentence(const S3Error& e, const ErrorContext& c) {
 }
 
 }  // namespace
+
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text) {
+  std::tm tm{};
+  std::string s(text);
+  const char* end = strptime(s.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
+bool points_at_region(const S3Error& e, std::string_view configured_region) {
+  return (!e.region.empty() && e.region != configured_region) ||
+         e.code == "AuthorizationHeaderMalformed" || e.code == "PermanentRedirect" ||
+         e.code == "IllegalLocationConstraintException";
+}
 
 bool S3Error::retryable() const {
   return http_status >= 500 || http_status == 429 || code == "SlowDown" ||
@@ -70,8 +76,7 @@ S3Error parse_s3_error(unsigned http_status, std::string_view body, const ErrorH
 std::string explain(const S3Error& e, const ErrorContext& c) {
   const std::string where = " at " + c.endpoint;
   const bool wrong_region = !e.region.empty() && e.region != c.configured_region;
-  if (wrong_region || e.code == "AuthorizationHeaderMalformed" || e.code == "PermanentRedirect" ||
-      e.code == "IllegalLocationConstraintException") {
+  if (points_at_region(e, c.configured_region)) {
     if (wrong_region) {
       return "Bucket \"" + c.bucket + "\" is in region " + e.region + ", not " +
              c.configured_region + ": set the store's region to " + e.region + ".";

@@ -32,6 +32,13 @@ struct ErrorHeaders {
 
 S3Error parse_s3_error(unsigned http_status, std::string_view body, const ErrorHeaders& headers);
 
+// An HTTP Date header ("Sun, 06 Nov 1994 08:49:37 GMT"); absent when it is not one.
+std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text);
+
+// Whether the server refused the request because of the region it was signed for, or told
+// a region other than the configured one (error.region then names the right one).
+bool points_at_region(const S3Error& error, std::string_view configured_region);
+
 struct ErrorContext {
   std::string bucket;
   std::string endpoint;

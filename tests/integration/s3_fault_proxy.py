@@ -1,9 +1,12 @@
 """An HTTP proxy between mxcd and the S3 server that can misbehave on request: answer with an
 error a given number of times, hang, or go down altogether. It forwards requests unchanged
-(the Host header included, so SigV4 signatures stay valid) and records what passed."""
+(the Host header included, so SigV4 signatures stay valid) and records what passed. It can
+also serve over TLS, and send a Date header off by a given number of seconds (the clock of a
+server that is not synchronised)."""
 
 import http.client
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,11 +35,13 @@ class Rule:
 
 
 class S3FaultProxy:
-    def __init__(self, upstream):
+    def __init__(self, upstream, tls=None):
+        """tls: (certificate file, key file) to serve https instead of http."""
         self.upstream = urlsplit(upstream)
         self.rules = []
         self.requests = []  # (method, target, Range header) of every request seen
         self.down = False
+        self.date_offset = 0  # seconds added to the Date header of every answer
         self.lock = threading.Lock()
         proxy = self
 
@@ -45,6 +50,9 @@ class S3FaultProxy:
 
             def log_message(self, *args):
                 pass
+
+            def date_time_string(self, timestamp=None):
+                return super().date_time_string((timestamp or time.time()) + proxy.date_offset)
 
             def handle_one_request(self):
                 if proxy.down:
@@ -63,7 +71,12 @@ class S3FaultProxy:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def add(self, rule):
@@ -116,7 +129,8 @@ class S3FaultProxy:
             response = upstream.getresponse()
             handler.send_response(response.status)
             for name, value in response.getheaders():
-                if name.lower() not in ("transfer-encoding", "connection"):
+                # The proxy's own Date header (send_response) stands in for the server's.
+                if name.lower() not in ("transfer-encoding", "connection", "date"):
                     handler.send_header(name, value)
             data = b"" if method == "HEAD" else None
             if data is None and response.getheader("Content-Length") is None:

@@ -3,6 +3,7 @@ first use and stopped when the session ends, with a fresh bucket for every test 
 
 import atexit
 import itertools
+import json
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,6 +26,7 @@ class S3Service:
                              capture_output=True, text=True, timeout=120).stdout.split()
         self.endpoint, self.access_key, self.secret_key = out[-3:]
         self.port = int(self.endpoint.rsplit(":", 1)[1])
+        self.users = {}  # uid -> (access key, secret key) of the users made by user()
 
     def stop(self):
         subprocess.run([str(SCRIPT), "stop", str(self.dir)], check=False, timeout=60)
@@ -60,6 +62,35 @@ class S3Service:
 
     def multipart_uploads(self, bucket):
         return self.client().list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+
+    def object_versions(self, bucket):
+        """Every version and delete marker in the bucket, as (key, version ID) pairs."""
+        answer = self.client().list_object_versions(Bucket=bucket)
+        return [(v["Key"], v["VersionId"])
+                for v in answer.get("Versions", []) + answer.get("DeleteMarkers", [])]
+
+    def user(self, uid):
+        """Another RGW user, made on first use: (access key, secret key). It owns nothing, so
+        it reaches other users' buckets only as their bucket policies allow."""
+        if uid not in self.users:
+            access_key, secret_key = f"{uid}accesskey", f"{uid}secretkey0123456789"
+            subprocess.run(["radosgw-admin", "-c", str(self.dir / "ceph.conf"), "user", "create",
+                            f"--uid={uid}", f"--display-name={uid}", f"--access-key={access_key}",
+                            f"--secret={secret_key}"],
+                           check=True, capture_output=True, timeout=60)
+            self.users[uid] = (access_key, secret_key)
+        return self.users[uid]
+
+    def allow_read_only(self, bucket, uid):
+        """A bucket policy that lets user uid list the bucket and read its objects, no more."""
+        principal = {"AWS": [f"arn:aws:iam:::user/{uid}"]}
+        policy = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": principal, "Action": ["s3:ListBucket"],
+             "Resource": [f"arn:aws:s3:::{bucket}"]},
+            {"Effect": "Allow", "Principal": principal, "Action": ["s3:GetObject"],
+             "Resource": [f"arn:aws:s3:::{bucket}/*"]},
+        ]}
+        self.client().put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
 
 
 def service():
