@@ -13,7 +13,7 @@ packages=(
   # unit tests and benchmarks
   libgtest-dev libbenchmark-dev
   # integration tests, benchmark references and the README's curl examples
-  curl nginx-light wrk python3 python3-pytest python3-requests openssl
+  curl nginx-light wrk time python3 python3-pytest python3-requests openssl
   # the S3 test server (tests/services/s3-server.sh: Ceph RGW) and a reference S3 client
   radosgw ceph-mon ceph-osd uuid-runtime python3-boto3
   # the PostgreSQL test server (tests/services/postgres-server.sh) and a client for the tests

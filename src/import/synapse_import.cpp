@@ -58,7 +58,9 @@ struct Tally {
   std::atomic<std::int64_t> thumbnails_missing{0};
   std::atomic<std::int64_t> thumbnails_skipped{0};  // types mxcd does not serve as stills
   std::atomic<std::int64_t> failed{0};
+  std::atomic<std::int64_t> adopted{0};        // files recorded where they are in the bucket
   std::atomic<std::int64_t> verified{0};       // blobs read back with the right hash
+  std::atomic<std::int64_t> hashed{0};         // of those, adopted ones hashed just now
 };
 
 // Where a file's bytes ended up: a blob in a store, leased until its record refers to it.
@@ -67,10 +69,6 @@ struct Stored {
   std::string store;
   std::int64_t lease = 0;
 };
-
-std::string describe(const MediaRow& row) {
-  return mxc_uri(row.local ? std::string() : row.origin, row.media_id);
-}
 
 // Receives a GetObject body into a blob writer.
 class WriterSink final : public s3::ObjectSink {
@@ -158,6 +156,11 @@ class Importer {
 
   MediaKey key_of(const MediaRow& row) const {
     return MediaKey{row.local ? installation_.server_name : row.origin, row.media_id};
+  }
+
+  // The row's mxc URI, for log lines.
+  std::string describe(const MediaRow& row) const {
+    return mxc_uri(key_of(row).server_name, row.media_id);
   }
 
   asio::awaitable<void> import_row(const MediaRow& row) {
@@ -308,35 +311,69 @@ class Importer {
   }
 
   // Stores the first of the candidate files that exists: from the media store on disk, else
-  // from the bucket. nullopt when none exists anywhere. A dry run only looks.
+  // from the bucket. Adopting, an object in the bucket is recorded where it is instead, and
+  // comes first: what the bucket holds need not travel at all. nullopt when no candidate
+  // exists anywhere. A dry run only looks.
   asio::awaitable<Result<std::optional<Stored>>> store_file(
       MediaKind kind, const std::vector<std::string>& candidates, const std::string& content_type,
       const std::optional<std::string>& known_sha256) {
-    (void)known_sha256;
+    const bool adopting =
+        bucket_ != nullptr && options_.bucket_media == ImportOptions::BucketMedia::adopt;
+    for (const auto& relative : candidates) {
+      if (!adopting) break;
+      auto size = co_await bucket_object_size(relative);
+      if (!size) co_return size.error();
+      if (!*size) continue;
+      if (options_.dry_run) co_return looked_at(**size);
+      co_return co_await adopt(bucket_prefix_ + relative, **size, known_sha256);
+    }
     for (const auto& relative : candidates) {
       const auto path = installation_.media_store / relative;
       UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-      if (fd.get() >= 0) {
-        struct stat st {};
-        if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        if (options_.dry_run) {
-          tally_.bytes += st.st_size;
-          co_return std::optional<Stored>(Stored{});
-        }
+      struct stat st {};
+      if (fd.get() >= 0 && fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode)) {
+        if (options_.dry_run) co_return looked_at(static_cast<std::uint64_t>(st.st_size));
         co_return co_await store_from_disk(kind, fd.get(), content_type);
       }
-      if (bucket_ == nullptr) continue;
-      const std::string key = bucket_prefix_ + relative;
-      auto head = co_await bucket_->client().head_object(key);
-      if (!head) co_return head.error();
-      if (!*head) continue;
-      if (options_.dry_run) {
-        tally_.bytes += static_cast<std::int64_t>((*head)->size);
-        co_return std::optional<Stored>(Stored{});
-      }
-      co_return co_await store_from_bucket(kind, key, content_type);
+      if (bucket_ == nullptr || adopting) continue;
+      auto size = co_await bucket_object_size(relative);
+      if (!size) co_return size.error();
+      if (!*size) continue;
+      if (options_.dry_run) co_return looked_at(**size);
+      co_return co_await store_from_bucket(kind, bucket_prefix_ + relative, content_type);
     }
     co_return std::optional<Stored>();
+  }
+
+  // The size of the provider's object for a media-store path; nullopt when there is none.
+  asio::awaitable<Result<std::optional<std::uint64_t>>> bucket_object_size(
+      const std::string& relative) {
+    auto head = co_await bucket_->client().head_object(bucket_prefix_ + relative);
+    if (!head) co_return head.error();
+    if (!*head) co_return std::optional<std::uint64_t>();
+    co_return std::optional<std::uint64_t>((*head)->size);
+  }
+
+  // A dry run's answer for a file found: counted, nothing stored.
+  std::optional<Stored> looked_at(std::uint64_t size) {
+    tally_.bytes += static_cast<std::int64_t>(size);
+    return Stored{};
+  }
+
+  // Records the object as a blob at its key. Its name is the hash Synapse recorded, when it
+  // did (--verify checks it); else an unhashed id until --verify reads the object.
+  asio::awaitable<Result<std::optional<Stored>>> adopt(const std::string& key, std::uint64_t size,
+                                                       const std::optional<std::string>& known_sha256) {
+    BlobId blob;
+    blob.size = size;
+    blob.location = key;
+    blob.sha256 = known_sha256 && is_sha256_hex(*known_sha256)
+                      ? *known_sha256
+                      : unhashed_blob_id(bucket_->name(), key);
+    auto lease = co_await records_.lease_blob(blob.sha256);
+    if (!lease) co_return lease.error();
+    ++tally_.adopted;
+    co_return std::optional<Stored>(Stored{std::move(blob), std::string(bucket_->name()), *lease});
   }
 
   // Reads run on the worker's own thread: each worker is one thread, and an import has
@@ -418,6 +455,11 @@ class Importer {
       co_return;
     }
     const auto& [sha256, size] = *read;
+    if (is_unhashed(blob) && size == blob.size) {
+      const BlobId hashed{sha256, size, blob.location};
+      co_await name_by_hash(row, blob, hashed);
+      co_return;
+    }
     if (sha256 != blob.sha256 || size != blob.size) {
       spdlog::error("{}: blob {} ({} bytes) in store {} holds {} bytes hashing to {}",
                     describe(row), blob.sha256, blob.size, store_name, size, sha256);
@@ -427,6 +469,22 @@ class Importer {
     ++tally_.verified;
   }
 
+  // An adopted blob, hashed at last, takes its hash as its name; when mxcd already holds the
+  // same content, its records move to that blob and the adopted object is deleted.
+  asio::awaitable<void> name_by_hash(const MediaRow& row, const BlobId& unhashed,
+                                     const BlobId& hashed) {
+    auto replaced = co_await run_blocking(
+        blocking_pool_, [&] { return metadata_.replace_blob(unhashed.sha256, hashed); });
+    if (!replaced) {
+      spdlog::error("{}: cannot name blob {} by its hash {}: {}", describe(row), unhashed.sha256,
+                    hashed.sha256, replaced.error().message);
+      ++tally_.failed;
+      co_return;
+    }
+    ++tally_.verified;
+    ++tally_.hashed;
+  }
+
   // The blob's hash and size as its store holds it: for a bucket, the object itself, not a
   // local cached copy.
   asio::awaitable<Result<std::pair<std::string, std::uint64_t>>> read_back(BlobStore& store,
@@ -434,7 +492,7 @@ class Importer {
     if (auto* s3_store = dynamic_cast<S3BlobStore*>(&store)) {
       HashSink sink;
       const std::optional<ByteSpan> whole;
-      auto status = co_await s3_store->client().get_object(s3_store->object_key(blob.sha256), whole, sink);
+      auto status = co_await s3_store->client().get_object(s3_store->object_key(blob), whole, sink);
       if (!status) co_return status.error();
       co_return std::pair(sink.hash.finish_hex(), sink.size);
     }
@@ -529,7 +587,14 @@ void print_report(std::ostream& out, const Tally& tally, const ImportOptions& op
       << " thumbnails of types mxcd makes itself\n"
       << "missing:       " << tally.missing << " media and " << tally.thumbnails_missing
       << " thumbnails whose file is in no store\n";
-  if (verified) out << "verified:      " << tally.verified << " blobs read back intact\n";
+  if (tally.adopted) {
+    out << "adopted:       " << tally.adopted << " files recorded where they are in the bucket"
+        << (verified ? "" : " (--verify hashes those Synapse recorded no hash for)") << "\n";
+  }
+  if (verified) {
+    out << "verified:      " << tally.verified << " blobs read back intact (" << tally.hashed
+        << " adopted ones hashed now)\n";
+  }
   out << "failed:        " << tally.failed << (tally.failed ? " (see the log)" : "") << "\n";
 }
 

@@ -143,9 +143,15 @@ def test_unhashed_object_of_the_wrong_size_is_never_served_complete(server):
     shorter = Adopted("ShOrTeRtHaNrEcOrDeD00001", os.urandom(4000), size=5000)
     adopt(server, longer, shorter)
     for o in (longer, shorter):
-        with pytest.raises(http.client.IncompleteRead):
-            server.raw("GET", f"{AUTHENTICATED}/download/{SERVER_NAME}/{o.media_id}",
-                       headers=ALICE)
+        # Cut off mid-body, or refused before the first byte when the first piece of the
+        # object is already too long: either way never a complete 200.
+        try:
+            answer = server.raw("GET", f"{AUTHENTICATED}/download/{SERVER_NAME}/{o.media_id}",
+                                headers=ALICE)
+        except http.client.IncompleteRead:
+            pass
+        else:
+            assert answer.status_code != 200, o.media_id
         assert not cached_file(server, o.blob_id).exists()
     assert wait_until(lambda: "has 4000 bytes, 5000 expected" in server.log()), server.log()
 

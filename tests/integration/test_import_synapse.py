@@ -343,3 +343,138 @@ def test_progress_is_a_bar_on_a_terminal(start_mxcd, synapse):
     assert process.returncode == 0
     text = output.decode(errors="replace")
     assert "\r" in text and "[###" in text and "100%" in text, text
+
+
+# --- media already in a synapse-s3-storage-provider bucket ---
+
+PROVIDER_PREFIX = "synapse/"
+
+
+def provider_bucket(tmp_path):
+    """The standard installation after s3_media_upload --delete: every original and
+    thumbnail in a bucket under the provider's prefix, gone from disk; URL-preview files,
+    which Synapse never sends to providers, still on disk. homeserver.yaml names the bucket."""
+    import s3_service
+    s3 = s3_service.service()
+    bucket = s3.new_bucket()
+    standard = standard_installation(tmp_path / "synapse", DATABASE, SERVER_NAME)
+    hs = standard.installation
+    client = s3.client()
+    for path in sorted(hs.media_store.rglob("*")):
+        relative = path.relative_to(hs.media_store).as_posix()
+        if path.is_file() and not relative.startswith("url_cache"):
+            client.upload_file(str(path), bucket, PROVIDER_PREFIX + relative)
+            path.unlink()
+    with open(hs.config_path, "a") as config:
+        config.write("media_storage_providers:\n"
+                     "- module: s3_storage_provider.S3StorageProviderBackend\n"
+                     "  store_local: true\n  store_remote: true\n  store_synchronous: true\n"
+                     "  config:\n"
+                     f"    bucket: {bucket}\n    prefix: {PROVIDER_PREFIX}\n"
+                     f"    endpoint_url: {s3.endpoint}\n")
+    return s3, bucket, standard
+
+
+def bucket_overrides(s3, bucket):
+    return {"stores": [s3.store_config(bucket, prefix="mxcd")],
+            "media": {"write_store": {"local_media": "bucket", "remote_media": "bucket",
+                                      "thumbnails": "bucket"}}}
+
+
+def url_preview_contents(standard):
+    return {sha256(data) for r in standard.url_preview for data in [r.data] +
+            [t.data for t in r.thumbnails]}
+
+
+def assert_everything_served(server, standard):
+    for record in standard.imported + standard.url_preview:
+        if record.quarantined_by:
+            continue
+        response = server.download(record.media_id, server=record.server)
+        assert response.status_code == 200 and response.content == record.data, record.mxc
+    photo = standard.named["photo"]
+    crop = next(t for t in photo.thumbnails if (t.width, t.height, t.method) == (96, 96, "crop"))
+    response = server.get(f"{AUTHENTICATED}/thumbnail/{SERVER_NAME}/{photo.media_id}",
+                          params={"width": 96, "height": 96, "method": "crop"}, headers=ALICE)
+    assert response.status_code == 200 and response.content == crop.data
+
+
+@pytest.mark.skipif(STORE != "local", reason="configures its own bucket: one run is enough")
+def test_a_provider_bucket_is_adopted_without_copying_then_verified(start_mxcd, tmp_path):
+    s3, bucket, standard = provider_bucket(tmp_path)
+    before = set(s3.keys(bucket))
+    server = start_mxcd(bucket_overrides(s3, bucket), start=False)
+    # No --bucket-prefix: the provider's prefix comes from homeserver.yaml.
+    result = run_import(server, standard.installation, "--bucket-store", "bucket")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = report(result)
+    assert first_number(lines["imported"]) == len(standard.imported) + len(standard.url_preview)
+    assert first_number(lines["adopted"]) > 0
+
+    # Nothing that was in the bucket travelled: the only new objects are the URL-preview
+    # files, which were on disk, stored in mxcd's layout.
+    after = set(s3.keys(bucket))
+    assert before <= after
+    added = after - before
+    assert all(key.startswith("mxcd/") for key in added), added
+    assert len(added) == len(url_preview_contents(standard))
+    # Those Synapse recorded no hash for are named by their key until they are hashed.
+    unhashed = server.db("SELECT COUNT(*) FROM blobs WHERE sha256 LIKE 'unhashed-%'")[0][0]
+    assert unhashed > 0
+    # Adopted blobs point at the provider's keys; the others hold the URL-preview files.
+    for name, location in server.db("SELECT sha256, location FROM blobs"):
+        if location is None:
+            assert name in url_preview_contents(standard)
+        else:
+            assert location.startswith(PROVIDER_PREFIX) and location in before
+
+    server.start()
+    assert_everything_served(server, standard)
+    server.stop()
+
+    verified = run_import(server, standard.installation, "--bucket-store", "bucket", "--verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert f"({unhashed} adopted ones hashed now)" in report(verified)["verified"]
+    # Every blob is named by its content now, and identical content is one blob.
+    names = {row[0] for row in server.db("SELECT sha256 FROM media WHERE sha256 IS NOT NULL "
+                                         "UNION SELECT sha256 FROM thumbnails")}
+    contents = {r.content_sha256 for r in standard.imported + standard.url_preview}
+    contents |= {sha256(t.data) for r in standard.imported + standard.url_preview
+                 for t in r.thumbnails}
+    assert names == contents
+    assert set(s3.keys(bucket)) == after  # hashing read the objects and moved none
+    server.start()
+    assert_everything_served(server, standard)
+
+
+@pytest.mark.skipif(STORE != "local", reason="configures its own bucket: one run is enough")
+def test_a_provider_bucket_can_be_copied_into_mxcds_layout(start_mxcd, tmp_path):
+    s3, bucket, standard = provider_bucket(tmp_path)
+    before = set(s3.keys(bucket))
+    server = start_mxcd(bucket_overrides(s3, bucket), start=False)
+    result = run_import(server, standard.installation, "--bucket-store", "bucket",
+                        "--bucket-prefix", PROVIDER_PREFIX, "--bucket-media", "copy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "adopted" not in report(result)
+    assert server.db("SELECT COUNT(*) FROM blobs WHERE location IS NOT NULL") == [(0,)]
+    # One object per distinct content, in mxcd's layout; the provider's objects are untouched.
+    blobs = server.db("SELECT COUNT(*) FROM blobs")[0][0]
+    after = set(s3.keys(bucket))
+    assert before <= after and len(after - before) == blobs
+    server.start()
+    assert_everything_served(server, standard)
+
+
+@pytest.mark.skipif(STORE != "local", reason="configures its own bucket: one run is enough")
+def test_an_adopted_object_with_the_wrong_bytes_fails_verification(start_mxcd, tmp_path):
+    s3, bucket, standard = provider_bucket(tmp_path)
+    server = start_mxcd(bucket_overrides(s3, bucket), start=False)
+    assert run_import(server, standard.installation, "--bucket-store", "bucket").returncode == 0
+    # Synapse recorded this one's hash; the object no longer holds those bytes.
+    pdf = standard.named["pdf"]
+    s3.client().put_object(Bucket=bucket, Key=PROVIDER_PREFIX + str(pdf.path),
+                           Body=b"X" * len(pdf.data))
+    result = run_import(server, standard.installation, "--bucket-store", "bucket", "--verify")
+    assert result.returncode == 1
+    assert first_number(report(result)["failed"]) == 1
+    assert pdf.content_sha256 in result.stderr
