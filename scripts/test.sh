@@ -7,7 +7,7 @@
 #   SQLite, on the local store with PostgreSQL, and on an S3 store with PostgreSQL; the tests
 #   start their own PostgreSQL 15 (tests/services/postgres-server.sh) and Ceph RGW
 #   (tests/services/s3-server.sh);
-#   then a 60-second fuzz run of the thumbnailer (scripts/fuzz.sh).
+#   then a 30-second fuzz run of the thumbnailer (scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -41,4 +41,4 @@ echo "== integration tests again, every instance on PostgreSQL and an S3 store (
 MXCD_TEST_DATABASE=postgres MXCD_TEST_STORE=s3 again "$@"
 
 echo "== fuzzing the thumbnailer"
-scripts/fuzz.sh 60
+scripts/fuzz.sh 30
