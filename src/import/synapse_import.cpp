@@ -614,6 +614,12 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
     return kExitUsage;
   }
 
+  // Every blob goes to its bucket before its record is made, whatever the stores' durability
+  // says: with "background", an import would otherwise queue the whole media store on local
+  // disk until a server drains the queue.
+  Config store_config = config;
+  for (auto& store : store_config.stores) store.s3.durability = S3StoreConfig::Durability::sync;
+
   const unsigned workers = std::max(1U, options.workers);
   asio::thread_pool blocking_pool(workers + 1);
   // The workers' context: S3 connections kept for reuse belong to it, so it outlives the stores.
@@ -624,7 +630,7 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
   try {
     database = Database::open(*installation);
     metadata = open_metadata_store(config.database);
-    stores = std::make_unique<BlobStores>(config, blocking_pool);
+    stores = std::make_unique<BlobStores>(store_config, blocking_pool);
   } catch (const std::exception& e) {
     spdlog::error("cannot import: {}", e.what());
     return kExitFailed;

@@ -198,6 +198,42 @@ def test_verify_reads_every_blob_back(imported):
     assert first_number(report(result)["verified"]) == blobs
 
 
+def test_a_later_run_picks_up_what_arrived_since(start_mxcd, tmp_path):
+    """Synapse keeps serving during the import: a later run brings what was uploaded since,
+    including a reservation that has been filled meanwhile, and nothing else."""
+    server = start_mxcd(start=False)
+    hs = SynapseInstallation(tmp_path / "synapse", DATABASE, SERVER_NAME, seed=5)
+    first = hs.add_local(b"first upload", media_type="text/plain", upload_name="first.txt",
+                         user_id=f"@a:{SERVER_NAME}")
+    reserved = hs.add_local(user_id=f"@a:{SERVER_NAME}", pending=True)
+    result = run_import(server, hs)
+    assert result.returncode == 0
+    assert first_number(report(result)["imported"]) == 1
+    assert first_number(report(result)["skipped"]) == 1
+
+    # Meanwhile, in Synapse: a new upload, and the reservation gets its bytes.
+    later = hs.add_local(b"uploaded later", media_type="text/plain", upload_name="later.txt",
+                         user_id=f"@b:{SERVER_NAME}")
+    filled = b"filled after /create"
+    (hs.media_store / reserved.path).parent.mkdir(parents=True, exist_ok=True)
+    (hs.media_store / reserved.path).write_bytes(filled)
+    with hs._sql() as sql:
+        sql("UPDATE local_media_repository SET media_type = ?, media_length = ?, "
+            "upload_name = ? WHERE media_id = ?",
+            ("text/plain", len(filled), "filled.txt", reserved.media_id))
+    result = run_import(server, hs)
+    assert result.returncode == 0
+    lines = report(result)
+    assert first_number(lines["imported"]) == 2
+    assert first_number(lines["already there"]) == 1
+    assert first_number(lines["skipped"]) == 0
+
+    server.start()
+    for media_id, data in ((first.media_id, b"first upload"), (later.media_id, b"uploaded later"),
+                           (reserved.media_id, filled)):
+        assert server.download(media_id).content == data
+
+
 # --- on a fresh mxcd ---
 
 @pytest.fixture
@@ -478,3 +514,22 @@ def test_an_adopted_object_with_the_wrong_bytes_fails_verification(start_mxcd, t
     assert result.returncode == 1
     assert first_number(report(result)["failed"]) == 1
     assert pdf.content_sha256 in result.stderr
+
+
+@pytest.mark.skipif(STORE != "local", reason="configures its own bucket: one run is enough")
+def test_an_import_uploads_even_with_background_durability(start_mxcd, tmp_path, synapse):
+    """With durability: background a server acknowledges uploads before they reach the bucket;
+    an import must not leave the whole media store queued on local disk instead."""
+    import s3_service
+    s3 = s3_service.service()
+    bucket = s3.new_bucket()
+    overrides = bucket_overrides(s3, bucket)
+    overrides["stores"][0]["durability"] = "background"
+    server = start_mxcd(overrides, start=False)
+    result = run_import(server, synapse.installation)
+    assert result.returncode == 0, result.stdout + result.stderr
+    names = {row[0] for row in server.db("SELECT sha256 FROM blobs WHERE store = 'bucket'")}
+    assert names
+    assert {key.rsplit("/", 1)[1] for key in s3.keys(bucket)} == names
+    queue = server.storage / "queue" / "bucket"  # one file per blob waiting for the bucket
+    assert not queue.exists() or not any(queue.iterdir())
