@@ -489,27 +489,24 @@ class Importer {
   // local cached copy.
   asio::awaitable<Result<std::pair<std::string, std::uint64_t>>> read_back(BlobStore& store,
                                                                            const BlobId& blob) {
+    HashSink sink;
+    const std::optional<ByteSpan> whole;
     if (auto* s3_store = dynamic_cast<S3BlobStore*>(&store)) {
-      HashSink sink;
-      const std::optional<ByteSpan> whole;
       auto status = co_await s3_store->client().get_object(s3_store->object_key(blob), whole, sink);
       if (!status) co_return status.error();
       co_return std::pair(sink.hash.finish_hex(), sink.size);
     }
-    const std::optional<ByteSpan> whole;
     auto opened = co_await store.open(blob, whole);
     if (!opened) co_return opened.error();
-    Sha256 hash;
-    std::uint64_t size = 0;
     auto buffer = std::make_unique<char[]>(kChunk);
     while (true) {
-      ssize_t n = ::pread(opened->fd.get(), buffer.get(), kChunk, static_cast<off_t>(size));
+      ssize_t n = ::pread(opened->fd.get(), buffer.get(), kChunk, static_cast<off_t>(sink.size));
       if (n < 0) co_return MatrixError::internal(std::string("cannot read: ") + std::strerror(errno));
       if (n == 0) break;
-      hash.update(buffer.get(), static_cast<std::size_t>(n));
-      size += static_cast<std::uint64_t>(n);
+      sink.hash.update(buffer.get(), static_cast<std::size_t>(n));
+      sink.size += static_cast<std::uint64_t>(n);
     }
-    co_return std::pair(hash.finish_hex(), size);
+    co_return std::pair(sink.hash.finish_hex(), sink.size);
   }
 
   const Config& config_;
