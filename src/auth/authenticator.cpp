@@ -1,6 +1,7 @@
 #include "auth/authenticator.hpp"
 
 #include "blob/sha256.hpp"
+#include "core/http_grammar.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/url/encode.hpp>
@@ -30,6 +31,14 @@ std::string bearer_token(const http::Request& request) {
   return std::string(request.query_param("access_token").value_or(""));
 }
 
+MatrixError unknown_token() {
+  MatrixError e;
+  e.status = 401;
+  e.errcode = "M_UNKNOWN_TOKEN";
+  e.message = "Unknown access token";
+  return e;
+}
+
 MatrixError homeserver_unreachable(const std::string& why) {
   MatrixError e;
   e.status = 502;
@@ -52,6 +61,8 @@ boost::asio::awaitable<Result<Requester>> Authenticator::authenticate(
     const http::Request& request) {
   std::string token = bearer_token(request);
   if (token.empty()) co_return MatrixError::missing_token();
+  // No homeserver issues such a token, and passing it on could rewrite the whoami request.
+  if (!is_access_token(token)) co_return unknown_token();
   std::string asserted_user(request.query_param("user_id").value_or(""));
 
   if (asserted_user.empty()) {
@@ -59,13 +70,7 @@ boost::asio::awaitable<Result<Requester>> Authenticator::authenticate(
       co_return it->second;
     }
   }
-  if (config_.homeserver_url.empty()) {
-    MatrixError e;
-    e.status = 401;
-    e.errcode = "M_UNKNOWN_TOKEN";
-    e.message = "Unknown access token";
-    co_return e;
-  }
+  if (config_.homeserver_url.empty()) co_return unknown_token();
   // Cache keys are hashes so that no token sits in memory longer than the request needs it.
   std::string key = Sha256::hex_of(token + '\0' + asserted_user);
   if (auto hit = cached(key)) co_return *hit;

@@ -1,5 +1,7 @@
 #include "core/config.hpp"
 
+#include "core/http_grammar.hpp"
+
 #include <boost/url/parse.hpp>
 #include <yaml-cpp/yaml.h>
 
@@ -287,6 +289,9 @@ S3StoreConfig parse_s3_store(Section& s) {
           s.key_path("redirect"),
           "presigned cannot be used with encryption: sse-c (a client cannot send the key)");
   s.size("cache_size", c.cache_size, 1ULL << 20);
+  s.duration("stale_multipart_age", c.stale_multipart_age);
+  require(c.stale_multipart_age >= std::chrono::seconds(1), s.key_path("stale_multipart_age"),
+          "must be at least 1s");
   return c;
 }
 
@@ -452,6 +457,8 @@ Config parse(const YAML::Node& root_node) {
     entry.string("token", t.token);
     entry.string("user_id", t.user_id);
     require(t.token.size() >= 8, entry.key_path("token"), "must be at least 8 characters");
+    require(is_access_token(t.token), entry.key_path("token"),
+            "must be printable ASCII without spaces, quotes or separators");
     require_user_id(t.user_id, entry.key_path("user_id"));
     entry.reject_unknown_keys();
     c.auth.static_tokens.push_back(std::move(t));

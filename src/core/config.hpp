@@ -50,6 +50,9 @@ struct S3StoreConfig {
   Duration presigned_ttl = std::chrono::minutes(5);
   std::string public_base_url;  // without a trailing slash
   std::uint64_t cache_size = 10ULL << 30;
+  // Multipart uploads of this store's blobs still unfinished after this long are aborted (at
+  // start-up and daily): no upload of ours takes that long, so only a killed one is left.
+  Duration stale_multipart_age = std::chrono::hours(24);
 };
 
 struct StoreConfig {

@@ -1,5 +1,6 @@
 #include "core/content_disposition.hpp"
 
+#include "core/http_grammar.hpp"
 #include "core/percent_encoding.hpp"
 
 #include <algorithm>
@@ -31,12 +32,6 @@ bool equals_ignore_case(std::string_view a, std::string_view b) {
          });
 }
 
-bool is_token_char(unsigned char c) {
-  if (c <= 32 || c >= 127) return false;
-  static constexpr std::string_view separators = "()<>@,;:\\\"/[]?={}";
-  return separators.find(static_cast<char>(c)) == std::string_view::npos;
-}
-
 bool is_printable_ascii(unsigned char c) { return c >= 32 && c < 127; }
 
 // Length of the UTF-8 sequence starting at s[i], or 0 when it is not valid UTF-8
@@ -61,6 +56,27 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   return len;
 }
 
+// The bidirectional embedding, override and isolate controls (U+202A-U+202E, U+2066-U+2069):
+// in a file name they make "gpj.exe" display as "exe.jpg". Stored names keep them (a name is
+// what the uploader sent); the names mxcd hands to browsers and download dialogs do not.
+std::string without_bidi_controls(std::string_view name) {
+  std::string out;
+  out.reserve(name.size());
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (i + 2 < name.size() && name[i] == '\xE2') {
+      const auto second = static_cast<unsigned char>(name[i + 1]);
+      const auto third = static_cast<unsigned char>(name[i + 2]);
+      if ((second == 0x80 && third >= 0xAA && third <= 0xAE) ||
+          (second == 0x81 && third >= 0xA6 && third <= 0xA9)) {
+        i += 2;
+        continue;
+      }
+    }
+    out += name[i];
+  }
+  return out;
+}
+
 }  // namespace
 
 bool is_inline_safe_content_type(std::string_view content_type) {
@@ -72,13 +88,14 @@ bool is_inline_safe_content_type(std::string_view content_type) {
 std::string content_disposition(std::string_view content_type,
                                 const std::optional<std::string>& filename) {
   std::string header = is_inline_safe_content_type(content_type) ? "inline" : "attachment";
-  if (!filename || filename->empty()) return header;
-  const std::string& name = *filename;
+  if (!filename) return header;
+  const std::string name = without_bidi_controls(*filename);
+  if (name.empty()) return header;
   auto bytes = [&](auto predicate) {
     return std::all_of(name.begin(), name.end(),
                        [&](char c) { return predicate(static_cast<unsigned char>(c)); });
   };
-  if (bytes(is_token_char)) {
+  if (is_token(name)) {
     header += "; filename=" + name;
   } else if (bytes(is_printable_ascii)) {
     header += "; filename=\"";

@@ -1,5 +1,7 @@
 #include "http/access_log.hpp"
 
+#include "core/percent_encoding.hpp"
+
 #include <fmt/format.h>
 
 #include <unistd.h>
@@ -49,7 +51,15 @@ void append_redacted(std::string& out, std::string_view target) {
   while (true) {
     auto amp = query.find('&');
     std::string_view pair = query.substr(0, amp);
-    out.append(pair.starts_with("access_token=") ? "access_token=<redacted>" : pair);
+    // Compared decoded, as the request's parameters are looked up: "access%5Ftoken" is the
+    // same parameter, and so is a name in a target that was refused as malformed.
+    std::string_view name = pair.substr(0, pair.find('='));
+    if (percent_decode_lenient(name) == "access_token") {
+      out.append(name);
+      out.append("=<redacted>");
+    } else {
+      out.append(pair);
+    }
     if (amp == std::string_view::npos) break;
     out += '&';
     query.remove_prefix(amp + 1);

@@ -1,6 +1,7 @@
 #include "http/byte_range.hpp"
 
 #include <charconv>
+#include <limits>
 #include <optional>
 
 namespace mxcd::http {
@@ -13,10 +14,14 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
+// A run of decimal digits. One too large for 64 bits saturates: it still names a position
+// past the end of any file, which the range rules below handle.
 std::optional<std::uint64_t> parse_number(std::string_view s) {
+  if (s.empty() || s.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
   std::uint64_t value = 0;
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  if (ec == std::errc::result_out_of_range) return std::numeric_limits<std::uint64_t>::max();
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
   return value;
 }
 

@@ -1,5 +1,7 @@
 #include "http/client.hpp"
 
+#include "http/outbound_header.hpp"
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
@@ -78,7 +80,9 @@ asio::awaitable<Result<ClientResponse>> Client::get(
       parsed->encoded_target().empty() ? "/" : std::string(parsed->encoded_target()), 11};
   request.set(beast_http::field::host, std::string(parsed->encoded_host_and_port()));
   request.set(beast_http::field::user_agent, "mxcd");
-  for (const auto& [name, value] : headers) request.set(name, value);
+  for (const auto& [name, value] : headers) {
+    if (auto set = set_outbound_header(request, name, value); !set) co_return std::move(set).error();
+  }
 
   auto executor = co_await asio::this_coro::executor;
   boost::system::error_code ec;

@@ -2,6 +2,7 @@
 
 #include "blob/sha256.hpp"
 #include "core/blocking.hpp"
+#include "http/outbound_header.hpp"
 #include "s3/sigv4.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -405,7 +406,9 @@ struct Client::Impl {
     co_return Status();
   }
 
-  beast_http::request<beast_http::string_body> build(const Call& call, const std::optional<ByteSpan>& range) {
+  // Fails only when a header value could not be sent safely (http/outbound_header.hpp).
+  Result<beast_http::request<beast_http::string_body>> build(const Call& call,
+                                                             const std::optional<ByteSpan>& range) {
     RequestToSign r;
     r.method = std::string(beast_http::to_string(call.method));
     r.path = call.key.empty() ? (path_prefix.empty() ? "/" : path_prefix) : object_path(call.key);
@@ -431,8 +434,13 @@ struct Client::Impl {
       separator = '&';
     }
     beast_http::request<beast_http::string_body> request{call.method, target, 11};
-    for (const auto& [name, value] : r.headers) request.set(name, value);
-    for (const auto& [name, value] : signature.added) request.set(name, value);
+    for (const auto* headers : {&r.headers, &signature.added}) {
+      for (const auto& [name, value] : *headers) {
+        if (auto set = http::set_outbound_header(request, name, value); !set) {
+          return std::move(set).error();
+        }
+      }
+    }
     request.set(beast_http::field::user_agent, "mxcd");
     if (call.file_body) {
       request.content_length(call.file_body->length);
@@ -451,7 +459,9 @@ struct Client::Impl {
   awaitable<Status> attempt(const Call& call, const std::optional<ByteSpan>& range,
                             ObjectSink* sink, Answer& answer, std::uint64_t& delivered,
                             bool& reused) {
-    auto request = build(call, range);
+    auto built = build(call, range);
+    if (!built) co_return std::move(built).error();
+    auto& request = *built;
     auto c = co_await acquire();
     reused = c->reused;
     const bool resumed = delivered > 0;
@@ -724,15 +734,33 @@ awaitable<Status> Client::abort_multipart_upload(const std::string& key,
 
 awaitable<Result<std::vector<MultipartUpload>>> Client::list_multipart_uploads(
     const std::string& prefix) {
-  Call call("ListMultipartUploads", verb::get);
-  call.query = {{"prefix", prefix}, {"uploads", ""}};
-  auto answer = co_await impl_->perform(call);
-  if (!answer) co_return answer.error();
-  pugi::xml_document document;
-  document.load_buffer(answer->body.data(), answer->body.size());
   std::vector<MultipartUpload> uploads;
-  for (auto u : document.child("ListMultipartUploadsResult").children("Upload")) {
-    uploads.push_back({u.child_value("Key"), u.child_value("UploadId")});
+  std::string key_marker, upload_id_marker;
+  while (true) {
+    Call call("ListMultipartUploads", verb::get);
+    call.query = {{"prefix", prefix}, {"uploads", ""}};
+    if (!key_marker.empty()) {
+      call.query.emplace_back("key-marker", key_marker);
+      call.query.emplace_back("upload-id-marker", upload_id_marker);
+    }
+    auto answer = co_await impl_->perform(call);
+    if (!answer) co_return answer.error();
+    pugi::xml_document document;
+    document.load_buffer(answer->body.data(), answer->body.size());
+    auto result = document.child("ListMultipartUploadsResult");
+    for (auto u : result.children("Upload")) {
+      uploads.push_back({u.child_value("Key"), u.child_value("UploadId"),
+                         parse_iso8601(u.child_value("Initiated")).value_or(
+                             std::chrono::system_clock::time_point{})});
+    }
+    std::string next_key = result.child_value("NextKeyMarker");
+    // A server that says "truncated" without a marker to go on from would loop forever.
+    if (std::string_view(result.child_value("IsTruncated")) != "true" || next_key.empty() ||
+        (next_key == key_marker && upload_id_marker == result.child_value("NextUploadIdMarker"))) {
+      break;
+    }
+    key_marker = std::move(next_key);
+    upload_id_marker = result.child_value("NextUploadIdMarker");
   }
   co_return uploads;
 }

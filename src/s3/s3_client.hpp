@@ -61,6 +61,7 @@ struct ListPage {
 struct MultipartUpload {
   std::string key;
   std::string upload_id;
+  std::chrono::system_clock::time_point initiated;  // the epoch when the server did not say
 };
 
 // Response header overrides a presigned GET asks the server to apply.
@@ -115,6 +116,7 @@ class Client {
                                                            const std::vector<std::string>& etags);
   boost::asio::awaitable<Status> abort_multipart_upload(const std::string& key,
                                                         const std::string& upload_id);
+  // Every multipart upload in progress under the prefix (all pages).
   boost::asio::awaitable<Result<std::vector<MultipartUpload>>> list_multipart_uploads(
       const std::string& prefix);
 

@@ -44,6 +44,19 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
   return std::chrono::system_clock::from_time_t(timegm(&tm));
 }
 
+std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text) {
+  std::tm tm{};
+  std::string s(text);
+  const char* end = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (end == nullptr) return std::nullopt;
+  if (*end == '.') {
+    ++end;
+    while (*end >= '0' && *end <= '9') ++end;
+  }
+  if (std::string_view(end) != "Z") return std::nullopt;
+  return std::chrono::system_clock::from_time_t(timegm(&tm));
+}
+
 bool points_at_region(const S3Error& e, std::string_view configured_region) {
   return (!e.region.empty() && e.region != configured_region) ||
          e.code == "AuthorizationHeaderMalformed" || e.code == "PermanentRedirect" ||

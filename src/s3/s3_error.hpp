@@ -34,6 +34,9 @@ S3Error parse_s3_error(unsigned http_status, std::string_view body, const ErrorH
 
 // An HTTP Date header ("Sun, 06 Nov 1994 08:49:37 GMT"); absent when it is not one.
 std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text);
+// An ISO 8601 UTC time as S3's XML answers give it ("2026-12-02T17:33:14.000Z"); fractions of
+// a second are dropped.
+std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text);
 
 // Whether the server refused the request because of the region it was signed for, or told
 // a region other than the configured one (error.region then names the right one).

@@ -3,8 +3,32 @@ stopped at the end and checked for sanitizer reports."""
 
 import pytest
 
-from harness import Mxcd
+import homeserver_double
+import s3_service
+from harness import DEV_TOKEN, Mxcd
 from homeserver_double import HomeserverDouble
+
+# Secrets the suite hands to mxcd besides the homeserver double's tokens; tests that make up
+# tokens of their own add them here.
+SECRETS = {DEV_TOKEN, "secret-unknown", "secret-in-bad"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log(tmp_path_factory):
+    """After the whole session: every line every mxcd process of the suite logged, searched
+    for every access token (and the S3 secret key) the suite used. Whatever a test did with a
+    token, it must never reach a log."""
+    yield
+    secrets = set(SECRETS)
+    secrets.update(value for name, value in vars(homeserver_double).items()
+                   if name.endswith("_TOKEN") and isinstance(value, str))
+    if s3_service._service is not None:
+        secrets.add(s3_service._service.secret_key)
+    leaks = []
+    for log in tmp_path_factory.getbasetemp().rglob("mxcd*.log"):
+        for number, line in enumerate(log.read_text(errors="replace").splitlines(), 1):
+            leaks += [f"{log}:{number}: {secret!r}" for secret in secrets if secret in line]
+    assert not leaks, "secrets in the logs:\n" + "\n".join(leaks[:20])
 
 
 def stop_and_check(instance):

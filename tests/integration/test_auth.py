@@ -175,3 +175,24 @@ def test_static_development_token(mxcd, homeserver):
     media_id = mxcd.upload_id(b"dev", headers={"Authorization": f"Bearer {DEV_TOKEN}"})
     assert mxcd.db("SELECT uploader FROM media WHERE media_id = ?", (media_id,)) == [(DEV_USER,)]
     assert homeserver.whoami_calls() == []
+
+
+@pytest.mark.parametrize("token", [
+    "x%0d%0aX-Injected:%20yes",
+    "x%0d%0a%0d%0aGET%20/_matrix/client/v3/account/whoami%20HTTP/1.1%0d%0aHost:%20a%0d%0a%0d%0a",
+    "x%0aX-Injected:%20yes",
+    "x%00y",
+    "two%20words",
+    "quote%22d",
+    "t%C3%A9l%C3%A9phone",
+    "semi%3Bcolon",
+])
+def test_tokens_the_header_cannot_carry_are_refused_before_the_homeserver(mxcd, homeserver, token):
+    """Such a token would rewrite the whoami request (a header of the client's choosing, or a
+    second request smuggled from mxcd's address); no homeserver issues one."""
+    r = mxcd.raw("GET", f"{CONFIG}?access_token={token}")
+    assert_error(r, 401, "M_UNKNOWN_TOKEN")
+    assert homeserver.calls == []
+    # The answer is not cached as a verdict on some other token: a good one still works.
+    assert mxcd.get(CONFIG, headers=ALICE).status_code == 200
+    assert [c.headers.get("X-Injected") for c in homeserver.calls] == [None]

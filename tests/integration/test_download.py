@@ -63,6 +63,21 @@ def test_filename_encodings_on_the_wire(shared_mxcd, name, header):
     assert shared_mxcd.download(media_id).headers["Content-Disposition"] == header
 
 
+@pytest.mark.parametrize("name,shown", [
+    ("invoice\u202egpj.exe", "invoicegpj.exe"),     # would display as "invoiceexe.jpg"
+    ("\u2067photo\u2069.png", "photo.png"),
+    ("a\u202a\u202b\u202c\u202d\u2066\u2068b", "ab"),
+])
+def test_bidi_controls_never_reach_content_disposition(shared_mxcd, name, shown):
+    media_id = shared_mxcd.upload_id(b"x", content_type="application/octet-stream", filename=name)
+    for authenticated in (True, False):
+        r = shared_mxcd.download(media_id, authenticated=authenticated)
+        assert disposition(r.headers["Content-Disposition"]) == ("attachment", shown)
+    # A name in the path is a file name too.
+    r = shared_mxcd.download(media_id, filename=quote(name))
+    assert disposition(r.headers["Content-Disposition"]) == ("attachment", shown)
+
+
 @pytest.mark.parametrize("upload_name", ["original.png", None])
 def test_filename_in_the_path_wins(shared_mxcd, upload_name):
     media_id = shared_mxcd.upload_id(b"x", content_type="image/png", filename=upload_name)
@@ -137,6 +152,17 @@ def test_ranges(mxcd):
         r = get(ignored)
         assert r.status_code == 200 and r.content == data, ignored
         assert "Content-Range" not in r.headers
+    # Positions beyond 64 bits are positions past the end, not malformed headers.
+    for past_the_end in ("bytes=99999999999999999999-", "bytes=18446744073709551616-"):
+        r = get(past_the_end)
+        assert r.status_code == 416, past_the_end
+        assert r.headers["Content-Range"] == "bytes */1024"
+    for to_the_end in ("bytes=0-99999999999999999999", "bytes=1000-18446744073709551616"):
+        r = get(to_the_end)
+        start = int(to_the_end[6:to_the_end.index("-")])
+        assert r.status_code == 206, to_the_end
+        assert r.content == data[start:], to_the_end
+        assert r.headers["Content-Range"] == f"bytes {start}-1023/1024"
     r = get("bytes=0-9", **{"If-Range": '"stale"'})
     assert r.status_code == 200 and r.content == data
     r = get("bytes=0-9", **{"If-Range": f'"{sha256(data)}"'})

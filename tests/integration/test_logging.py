@@ -97,3 +97,23 @@ def test_aborted_download_is_marked(start_mxcd):
     line = server.request_line("marker=abort")
     f = fields(line)
     assert f["status"] == "200" and f.get("aborted") == "true", line
+
+
+@pytest.mark.parametrize("name", ["access%5Ftoken", "%61ccess_token", "access_tok%65n",
+                                  "%61%63%63%65%73%73%5f%74%6f%6b%65%6e"])
+def test_encoded_parameter_names_are_redacted_too(shared_mxcd, name):
+    """The token is looked up by the decoded name, so it is redacted by the decoded name."""
+    marker = f"encoded-{abs(hash(name))}"
+    r = shared_mxcd.raw("GET", f"/_matrix/client/v1/media/config?marker={marker}&{name}={ALICE_TOKEN}")
+    assert r.status_code == 200, r.text  # the token was found under that name
+    line = shared_mxcd.request_line(marker)
+    assert ALICE_TOKEN not in line
+    assert f"&{name}=<redacted> " in line
+
+
+def test_token_in_a_malformed_target_is_redacted(shared_mxcd):
+    marker = "malformed-target-marker"
+    r = shared_mxcd.raw("GET", f"/_matrix/client/v1/media/config?marker={marker}&access%5ftoken=secret-in-bad%zz")
+    assert r.status_code == 400
+    line = shared_mxcd.request_line(marker)
+    assert "secret-in-bad" not in line

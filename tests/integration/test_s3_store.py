@@ -7,6 +7,7 @@ import http.client
 import os
 import shutil
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import botocore.exceptions
@@ -125,6 +126,30 @@ def test_failed_part_aborts_the_multipart_upload(start_mxcd, s3, bucket, proxy):
     assert s3.keys(bucket) == []
     assert server.media_count() == 0
     assert wait_until(lambda: server.tmp_files() == [])
+
+
+def test_unfinished_multipart_uploads_are_aborted_at_start_up(start_mxcd, s3, bucket):
+    """A killed upload leaves its multipart upload behind, and not every S3 server can hold a
+    lifecycle rule that aborts it: mxcd aborts its own stale ones. Only its own: a key under
+    the prefix that is not a blob key, and a recent upload, are left alone."""
+    client = s3.client()
+
+    def begin(key):
+        return client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+
+    stale_key = "mx/" + key_of(b"killed upload")
+    begin(stale_key)
+    foreign_key = "mx/exports/archive.tar"
+    begin(foreign_key)
+    outside_key = key_of(b"outside the prefix")
+    begin(outside_key)
+    time.sleep(9)
+    recent_key = "mx/" + key_of(b"an upload under way")
+    begin(recent_key)
+    server = start_mxcd(s3_config(s3, bucket, prefix="mx", stale_multipart_age="8s"))
+    assert server.wait_for_log("aborted 1 multipart upload(s)", timeout=20), server.log()
+    left = sorted(u["Key"] for u in s3.multipart_uploads(bucket))
+    assert left == sorted([foreign_key, outside_key, recent_key])
 
 
 def test_virtual_hosted_addressing(start_mxcd, s3, bucket):

@@ -33,11 +33,22 @@ TEST(Range, Unsatisfiable) {
   EXPECT_EQ(parse_range("bytes=-5", 0).kind, Kind::unsatisfiable);
 }
 
+// Positions past 2^64 - 1 are still positions: beyond any file, so a first byte there cannot be
+// served and a last byte there means "to the end", as a smaller number would.
+TEST(Range, NumbersBeyondSixtyFourBits) {
+  EXPECT_EQ(parse_range("bytes=99999999999999999999-", 100).kind, Kind::unsatisfiable);
+  EXPECT_EQ(parse_range("bytes=18446744073709551616-", 100).kind, Kind::unsatisfiable);
+  EXPECT_EQ(parse_range("bytes=99999999999999999999-99999999999999999999", 100).kind,
+            Kind::unsatisfiable);
+  expect_partial("bytes=0-99999999999999999999", 100, 0, 99);
+  expect_partial("bytes=7-18446744073709551616", 100, 7, 99);
+  expect_partial("bytes=-99999999999999999999", 100, 0, 99);
+}
+
 TEST(Range, IgnoredHeadersServeTheWhole) {
   for (const char* header : {"", "bytes=0-1,3-4", "lines=0-1", "bytes=5-1", "bytes=abc",
-                             "bytes=-", "bytes=1", "bytes=-1-2", "bytes=--5",
-                             "bytes=99999999999999999999999-", "bytes=0-99999999999999999999999",
-                             "bytes", "bytes = 5-6"}) {
+                             "bytes=-", "bytes=1", "bytes=-1-2", "bytes=--5", "bytes=+5-6",
+                             "bytes=5-+6", "bytes", "bytes = 5-6"}) {
     EXPECT_EQ(parse_range(header, 100).kind, Kind::whole) << header;
   }
 }

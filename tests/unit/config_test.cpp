@@ -252,3 +252,40 @@ TEST(Config, BadThumbnailSettingsNameTheKey) {
 
 }  // namespace
 }  // namespace mxcd
+
+namespace mxcd {
+namespace {
+
+constexpr const char* kBucketStore =
+    "stores: [{name: bucket, type: s3, endpoint: 'http://127.0.0.1:7480', bucket: media, "
+    "access_key_id: k, secret_access_key: s";
+
+TEST(Config, StaleMultipartAge) {
+  Config defaults = load_ok(minimal_with(std::string(kBucketStore) + "}]"));
+  ASSERT_EQ(defaults.stores.size(), 1u);
+  EXPECT_EQ(defaults.stores[0].s3.stale_multipart_age, std::chrono::hours(24));
+  Config set = load_ok(minimal_with(std::string(kBucketStore) + ", stale_multipart_age: 90s}]"));
+  ASSERT_EQ(set.stores.size(), 1u);
+  EXPECT_EQ(set.stores[0].s3.stale_multipart_age, std::chrono::seconds(90));
+  EXPECT_EQ(load_error(minimal_with(std::string(kBucketStore) + ", stale_multipart_age: 0s}]")).key,
+            "stores[0].stale_multipart_age");
+}
+
+}  // namespace
+}  // namespace mxcd
+
+namespace mxcd {
+namespace {
+
+TEST(Config, StaticTokensMustFitTheAuthorizationHeader) {
+  EXPECT_EQ(load_error(minimal_with(
+                "auth: {static_tokens: [{token: \"has a space\", user_id: \"@a:b\"}]}")).key,
+            "auth.static_tokens[0].token");
+  EXPECT_EQ(load_error(minimal_with(
+                "auth: {static_tokens: [{token: \"quote\\\"d-token\", user_id: \"@a:b\"}]}")).key,
+            "auth.static_tokens[0].token");
+  load_ok(minimal_with("auth: {static_tokens: [{token: \"syt_YWxpY2U_abc/def+g==\", user_id: \"@a:b\"}]}"));
+}
+
+}  // namespace
+}  // namespace mxcd

@@ -48,6 +48,23 @@ TEST(ContentDisposition, Rfc5987ForNonAscii) {
             "inline; filename*=utf-8''%E2%98%95%20cup.txt");
 }
 
+TEST(ContentDisposition, BidiControlsAreLeftOut) {
+  // "invoice\u202Egpj.exe" displays as "invoiceexe.jpg".
+  EXPECT_EQ(content_disposition("application/octet-stream", "invoice\u202Egpj.exe"),
+            "attachment; filename=invoicegpj.exe");
+  for (const char* control : {"\u202A", "\u202B", "\u202C", "\u202D", "\u202E", "\u2066",
+                              "\u2067", "\u2068", "\u2069"}) {
+    EXPECT_EQ(content_disposition("text/plain", std::string("a") + control + "b.txt"),
+              "inline; filename=ab.txt")
+        << control;
+  }
+  // Neighbours of those ranges are ordinary characters.
+  EXPECT_EQ(content_disposition("text/plain", "a\u2029b\u2065"),
+            "inline; filename*=utf-8''a%E2%80%A9b%E2%81%A5");
+  // Nothing but controls: no file name at all.
+  EXPECT_EQ(content_disposition("text/plain", "\u202E\u2066"), "inline");
+}
+
 TEST(UploadName, ValidUtf8WithoutControls) {
   EXPECT_TRUE(is_valid_upload_name("report.pdf"));
   EXPECT_TRUE(is_valid_upload_name("🐔 and ☕"));

@@ -86,3 +86,19 @@ TEST(S3Error, Retryable) {
 
 }  // namespace
 }  // namespace mxcd::s3
+
+namespace mxcd::s3 {
+namespace {
+
+TEST(S3Time, Iso8601AsListingsGiveIt) {
+  using std::chrono::system_clock;
+  EXPECT_EQ(parse_iso8601("2026-12-02T17:33:14.000Z"), system_clock::from_time_t(1796232794));
+  EXPECT_EQ(parse_iso8601("2026-12-02T17:33:14Z"), system_clock::from_time_t(1796232794));
+  EXPECT_EQ(parse_iso8601("2026-12-02T17:33:14.123456Z"), system_clock::from_time_t(1796232794));
+  EXPECT_FALSE(parse_iso8601(""));
+  EXPECT_FALSE(parse_iso8601("2026-12-02T17:33:14+01:00"));
+  EXPECT_FALSE(parse_iso8601("yesterday"));
+}
+
+}  // namespace
+}  // namespace mxcd::s3

@@ -29,6 +29,8 @@ namespace {
 
 constexpr auto kFirstQueueRetry = std::chrono::seconds(1);
 constexpr auto kMaxQueueRetry = std::chrono::minutes(1);
+// How often the store looks for multipart uploads that were never finished.
+constexpr auto kStaleUploadSweepInterval = std::chrono::hours(24);
 
 bool write_all(int fd, const char* data, std::size_t size, std::uint64_t offset) {
   while (size > 0) {
@@ -372,11 +374,52 @@ void S3BlobStore::start(asio::io_context& context) {
     queue_timer_ = std::make_unique<asio::steady_timer>(context);
   }
   asio::co_spawn(context, drain_queue(), asio::detached);
+  sweep_timer_ = std::make_unique<asio::steady_timer>(context);
+  asio::co_spawn(context, sweep_stale_uploads(), asio::detached);
 }
 
 void S3BlobStore::stop() {
   stopping_ = true;
   wake_queue();
+  if (sweep_timer_) asio::post(sweep_timer_->get_executor(), [this] { sweep_timer_->cancel(); });
+}
+
+bool S3BlobStore::is_own_object_key(std::string_view key) const {
+  auto slash = key.rfind('/');
+  std::string_view name = slash == std::string_view::npos ? key : key.substr(slash + 1);
+  return is_sha256_hex(name) && key == object_key(BlobId{std::string(name)});
+}
+
+asio::awaitable<void> S3BlobStore::sweep_stale_uploads() {
+  while (!stopping_) {
+    auto uploads = co_await client_.list_multipart_uploads(config_.prefix);
+    if (!uploads) {
+      spdlog::warn("store {}: cannot list unfinished multipart uploads: {}", name_,
+                   uploads.error().message);
+    } else {
+      const auto cutoff = std::chrono::system_clock::now() - config_.stale_multipart_age;
+      unsigned aborted = 0;
+      for (const auto& upload : *uploads) {
+        // Only this store's own blob keys: a bucket may be shared with other software.
+        if (stopping_ || upload.initiated > cutoff || !is_own_object_key(upload.key)) continue;
+        if (auto status = co_await client_.abort_multipart_upload(upload.key, upload.upload_id)) {
+          ++aborted;
+        } else {
+          spdlog::warn("store {}: cannot abort the unfinished upload of {}: {}", name_,
+                       upload.key, status.error().message);
+        }
+      }
+      if (aborted > 0) {
+        spdlog::info("store {}: aborted {} multipart upload(s) left unfinished for over {} s",
+                     name_, aborted,
+                     std::chrono::duration_cast<std::chrono::seconds>(config_.stale_multipart_age).count());
+      }
+    }
+    if (stopping_) break;
+    sweep_timer_->expires_after(kStaleUploadSweepInterval);
+    boost::system::error_code ignored;
+    co_await sweep_timer_->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
 }
 
 asio::awaitable<void> S3BlobStore::drain_queue() {

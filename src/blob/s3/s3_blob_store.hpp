@@ -69,6 +69,11 @@ class S3BlobStore final : public BlobStore {
   Status queue_upload(const BlobId& blob, const std::string& content_type);
   boost::asio::awaitable<void> run_fetch(std::shared_ptr<Fetch> fetch);
   boost::asio::awaitable<void> drain_queue();
+  // At start-up and then daily: aborts the multipart uploads of this store's blob keys that
+  // began over stale_multipart_age ago. A killed instance leaves its uploads unfinished (the
+  // bucket bills their parts), and not every server can hold a lifecycle rule that aborts them.
+  boost::asio::awaitable<void> sweep_stale_uploads();
+  bool is_own_object_key(std::string_view key) const;
   void wake_queue();
 
   std::string name_;
@@ -86,6 +91,7 @@ class S3BlobStore final : public BlobStore {
   std::deque<QueuedBlob> pending_;  // queue entries not yet uploaded
   std::string uploading_;           // the entry being uploaded, if any
   std::unique_ptr<boost::asio::steady_timer> queue_timer_;
+  std::unique_ptr<boost::asio::steady_timer> sweep_timer_;  // set once, by start()
 };
 
 }  // namespace mxcd
