@@ -8,8 +8,9 @@ namespace mxcd::api {
 
 namespace beast_http = boost::beast::http;
 
-OperatorApi::OperatorApi(MediaRecords& records, BlobStores& stores)
-    : records_(records), stores_(stores) {}
+OperatorApi::OperatorApi(MediaRecords& records, BlobStores& stores,
+                         std::chrono::milliseconds health_timeout)
+    : records_(records), stores_(stores), health_timeout_(health_timeout) {}
 
 void OperatorApi::add_routes(http::Router& router) {
   router.add({beast_http::verb::get}, "/_mxcd/health",
@@ -24,7 +25,9 @@ void OperatorApi::add_routes(http::Router& router) {
 }
 
 boost::asio::awaitable<http::Response> OperatorApi::health(http::Request&) {
-  Status status = co_await records_.ping();
+  // A database that does not answer must not hold the answer: load balancers give up on
+  // a slow check and would see a timeout rather than the 503 that takes the instance out.
+  Status status = co_await records_.ping(health_timeout_);
   for (BlobStore* store : stores_.all()) {
     if (status) status = store->check_writable();
   }

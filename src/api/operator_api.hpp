@@ -9,7 +9,8 @@ namespace mxcd::api {
 
 class OperatorApi {
  public:
-  OperatorApi(MediaRecords& records, BlobStores& stores);
+  // health_timeout: how long the health check waits for the database.
+  OperatorApi(MediaRecords& records, BlobStores& stores, std::chrono::milliseconds health_timeout);
   void add_routes(http::Router& router);
 
  private:
@@ -17,6 +18,7 @@ class OperatorApi {
 
   MediaRecords& records_;
   BlobStores& stores_;
+  const std::chrono::milliseconds health_timeout_;
 };
 
 }  // namespace mxcd::api

@@ -338,6 +338,7 @@ Config::Database parse_database(Section database) {
   bool has_postgres = given("postgres");
   Section sqlite = database.section("sqlite");
   Section postgres = database.section("postgres");
+  database.duration("health_timeout", out.health_timeout);
   database.reject_unknown_keys();
   require(!(has_sqlite && has_postgres), "database", "must have sqlite or postgres, not both");
   require(has_sqlite || has_postgres, "database", "needs sqlite (path) or postgres");
@@ -366,6 +367,16 @@ Config::Database parse_database(Section database) {
           "needs url or host and dbname");
   postgres.integer("pool_size", pg.pool_size, 1, 1000);
   postgres.duration("connect_timeout", pg.connect_timeout);
+  postgres.duration("statement_timeout", pg.statement_timeout);
+  postgres.duration("acquire_timeout", pg.acquire_timeout);
+  postgres.duration("network_timeout", pg.network_timeout);
+  // PostgreSQL takes statement_timeout and libpq tcp_user_timeout as 32-bit milliseconds, and
+  // keepalive intervals in whole seconds.
+  require(pg.statement_timeout <= std::chrono::hours(24), "database.postgres.statement_timeout",
+          "must be at most 24h");
+  require(pg.network_timeout >= std::chrono::seconds(1) &&
+              pg.network_timeout <= std::chrono::hours(1),
+          "database.postgres.network_timeout", "must be from 1s to 1h");
   postgres.reject_unknown_keys();
   pg.conninfo = url.empty() ? conninfo : url;
   out.postgres = std::move(pg);

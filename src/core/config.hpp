@@ -107,8 +107,18 @@ struct Config {
       std::string conninfo;  // for libpq: from `url`, or built from the discrete keys
       unsigned pool_size = 10;
       Duration connect_timeout = std::chrono::seconds(5);
+      // The longest one statement runs: PostgreSQL stops it then, and mxcd gives up waiting
+      // a second later (a frozen or cut-off server never answers at all).
+      Duration statement_timeout = std::chrono::seconds(5);
+      // The longest a request waits for a free connection of the pool.
+      Duration acquire_timeout = std::chrono::seconds(5);
+      // TCP keepalive and TCP_USER_TIMEOUT: a connection whose server host stopped answering
+      // (a network partition) is dropped after about this long, even while idle.
+      Duration network_timeout = std::chrono::seconds(10);
     };
     std::optional<Postgres> postgres;
+    // /_mxcd/health answers 503 when the database has not answered within this.
+    Duration health_timeout = std::chrono::seconds(5);
   } database;
 
   struct Media {

@@ -78,7 +78,7 @@ class SqliteDatabase final : public Database {
 class PostgresDatabase final : public Database {
  public:
   explicit PostgresDatabase(const std::string& conninfo)
-      : connection_(conninfo, std::chrono::seconds(10)) {
+      : connection_(conninfo, PgTimeouts{.connect = std::chrono::seconds(10)}) {
     // Reads only, whatever the role may do.
     connection_.exec("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
   }

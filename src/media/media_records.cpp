@@ -127,6 +127,31 @@ asio::awaitable<Status> MediaRecords::ping() {
   co_return co_await run_blocking(blocking_pool_, [&] { return store_.ping(); });
 }
 
+asio::awaitable<Status> MediaRecords::ping(std::chrono::milliseconds deadline) {
+  // The ping runs on its own, as a blocking call cannot be cancelled: the first of its
+  // answer and the deadline ends the wait. Both run on this executor, one thread.
+  struct Race {
+    explicit Race(const asio::any_io_executor& executor) : timer(executor) {}
+    asio::steady_timer timer;
+    std::optional<Status> answer;
+  };
+  auto executor = co_await asio::this_coro::executor;
+  auto race = std::make_shared<Race>(executor);
+  race->timer.expires_after(deadline);
+  asio::co_spawn(
+      executor,
+      [this, race]() -> asio::awaitable<void> {
+        race->answer = co_await ping();
+        race->timer.expires_at(std::chrono::steady_clock::now());  // ends the wait, if any
+      },
+      asio::detached);
+  boost::system::error_code ignored;
+  co_await race->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  if (race->answer) co_return *race->answer;
+  co_return MatrixError::unavailable("The database did not answer within " +
+                                     std::to_string(deadline.count()) + " ms");
+}
+
 void MediaRecords::note_access(const MediaKey& key) {
   const std::int64_t now = now_ms();
   std::lock_guard lock(access_mutex_);

@@ -53,6 +53,9 @@ class MediaRecords {
   void forget(const MediaKey& key);
   void forget_all();
   boost::asio::awaitable<Status> ping();
+  // The same, answering unavailable once `deadline` has passed; a ping still under way then
+  // finishes in the background (the store bounds it too).
+  boost::asio::awaitable<Status> ping(std::chrono::milliseconds deadline);
 
   // Remembers that a media item was served; written to the database in the next batch.
   void note_access(const MediaKey& key);

@@ -119,6 +119,29 @@ TEST(Config, PostgresFromDiscreteKeysOrUrl) {
   EXPECT_EQ(c.database.postgres->pool_size, 10u);
 }
 
+TEST(Config, DatabaseTimeouts) {
+  // Defaults of a few seconds: a frozen database costs a request seconds, not forever.
+  Config c = load_ok(minimal_with("database: {postgres: {host: h}}"));
+  ASSERT_TRUE(c.database.postgres.has_value());
+  EXPECT_EQ(c.database.postgres->connect_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.database.postgres->statement_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.database.postgres->acquire_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.database.postgres->network_timeout, std::chrono::seconds(10));
+  EXPECT_EQ(c.database.health_timeout, std::chrono::seconds(5));
+
+  c = load_ok(minimal_with(R"(database:
+  health_timeout: 1500ms
+  postgres: {host: h, statement_timeout: 250ms, acquire_timeout: 2s, network_timeout: 30s})"));
+  EXPECT_EQ(c.database.postgres->statement_timeout, std::chrono::milliseconds(250));
+  EXPECT_EQ(c.database.postgres->acquire_timeout, std::chrono::seconds(2));
+  EXPECT_EQ(c.database.postgres->network_timeout, std::chrono::seconds(30));
+  EXPECT_EQ(c.database.health_timeout, std::chrono::milliseconds(1500));
+
+  // The health deadline is the database section's, whichever the backend.
+  c = load_ok(minimal_with("database: {health_timeout: 3s, sqlite: {path: /db}}"));
+  EXPECT_EQ(c.database.health_timeout, std::chrono::seconds(3));
+}
+
 struct BadCase {
   const char* yaml;  // replaces the minimal config's section of the same name
   const char* key;
@@ -163,6 +186,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"database: {postgres: {url: \"postgresql://h/d\", host: h}}", "database.postgres.url"},
         BadCase{"database: {postgres: {host: h, pool_size: 0}}", "database.postgres.pool_size"},
         BadCase{"database: {postgres: {host: h, hots: x}}", "database.postgres.hots"},
+        BadCase{"database: {postgres: {host: h, statement_timeout: 0s}}",
+                "database.postgres.statement_timeout"},
+        BadCase{"database: {postgres: {host: h, statement_timeout: 25d}}",
+                "database.postgres.statement_timeout"},
+        BadCase{"database: {postgres: {host: h, acquire_timeout: never}}",
+                "database.postgres.acquire_timeout"},
+        BadCase{"database: {postgres: {host: h, network_timeout: 500ms}}",
+                "database.postgres.network_timeout"},
+        BadCase{"database: {postgres: {host: h, network_timeout: 2h}}",
+                "database.postgres.network_timeout"},
+        BadCase{"database: {health_timeout: 0s, postgres: {host: h}}", "database.health_timeout"},
         BadCase{"media: {download_wait_default: 2m, download_wait_max: 1m}",
                 "media.download_wait_default"},
         BadCase{"media: {legacy_download_freeze: yesterday}", "media.legacy_download_freeze"},

@@ -326,7 +326,7 @@ class AdoptedBlobTest : public SqliteMetadataStoreTest,
     const char* conninfo = std::getenv("MXCD_TEST_POSTGRES");
     if (!conninfo) GTEST_SKIP() << "MXCD_TEST_POSTGRES names no PostgreSQL database";
     // A fresh schema: the database is the test's to empty.
-    PgConnection(conninfo, std::chrono::seconds(5))
+    PgConnection(conninfo, PgTimeouts{})
         .exec("DROP TABLE IF EXISTS thumbnails, media, blob_leases, blobs, schema_version");
     Config::Database::Postgres config;
     config.conninfo = conninfo;

@@ -110,6 +110,8 @@ std::optional<MetadataStore::MediaChange> parse_change(const std::string& payloa
 constexpr int kMaxConflictAttempts = 30;
 // A lost connection is retried on a new one; when that fails too, the database is down.
 constexpr int kMaxConnectionAttempts = 2;
+// The server stopped a statement at its statement_timeout (or an operator cancelled it).
+constexpr const char* kQueryCanceled = "57014";
 
 MatrixError unavailable() { return MatrixError::unavailable("The database is unavailable"); }
 
@@ -119,13 +121,25 @@ void pause_after_conflict(int attempt) {
   std::this_thread::sleep_for(std::chrono::microseconds(random() % (ceiling_ms * 1000)));
 }
 
+PgTimeouts pool_timeouts(const Config::Database::Postgres& config) {
+  return PgTimeouts{config.connect_timeout, config.statement_timeout, config.network_timeout};
+}
+
 }  // namespace
 
-// At most `size` connections; callers beyond that wait for one to come back.
+// At most `size` connections; callers beyond that wait for one to come back, for a while.
+// A server that did not answer (a statement or a connection attempt timed out, or was
+// refused) is probed by one caller at a time: the others fail at once instead of each
+// waiting out a timeout of its own, so a frozen database costs a request milliseconds, not
+// seconds, and the few blocking threads stay free for the work that needs no database.
 class PgPool {
  public:
-  PgPool(std::string conninfo, unsigned size, std::chrono::milliseconds connect_timeout)
-      : conninfo_(std::move(conninfo)), size_(size), connect_timeout_(connect_timeout) {}
+  PgPool(std::string conninfo, unsigned size, PgTimeouts timeouts,
+         std::chrono::milliseconds acquire_timeout)
+      : conninfo_(std::move(conninfo)),
+        size_(size),
+        timeouts_(timeouts),
+        acquire_timeout_(acquire_timeout) {}
 
   class Lease {
    public:
@@ -144,7 +158,7 @@ class PgPool {
 
   Lease acquire() {
     std::unique_lock lock(mutex_);
-    bool free = returned_.wait_for(lock, connect_timeout_,
+    bool free = returned_.wait_for(lock, acquire_timeout_,
                                    [&] { return !idle_.empty() || open_ < size_; });
     if (!free) {
       throw PgError("all " + std::to_string(size_) + " database connections are busy", "", false);
@@ -154,12 +168,26 @@ class PgPool {
       idle_.pop_back();
       return Lease(*this, std::move(connection));
     }
+    if (unreachable_ && probing_) {
+      throw PgError("PostgreSQL cannot be reached (a new connection is being tried)", "", true,
+                    true);
+    }
+    const bool probe = unreachable_;
+    probing_ = probing_ || probe;
     ++open_;
     lock.unlock();
     try {
-      return Lease(*this, std::make_unique<PgConnection>(conninfo_, connect_timeout_));
-    } catch (...) {
+      auto connection = std::make_unique<PgConnection>(conninfo_, timeouts_);
       lock.lock();
+      if (probe) probing_ = false;
+      if (unreachable_) spdlog::info("database: PostgreSQL answers again");
+      unreachable_ = false;
+      return Lease(*this, std::move(connection));
+    } catch (const std::exception& e) {
+      if (!lock.owns_lock()) lock.lock();
+      if (probe) probing_ = false;
+      // Refused, timed out or failed midway: probe before trying again.
+      mark_unreachable(e.what());
       --open_;
       returned_.notify_one();
       throw;
@@ -175,6 +203,12 @@ class PgPool {
     returned_.notify_all();
   }
 
+  // The server did not answer a statement in time: new connections wait for a probe.
+  void not_answering(const char* why) {
+    std::lock_guard lock(mutex_);
+    mark_unreachable(why);
+  }
+
  private:
   void give_back(std::unique_ptr<PgConnection> connection) {
     // A connection left inside a transaction (an exception mid-way) is rolled back first.
@@ -186,7 +220,9 @@ class PgPool {
       }
     }
     std::lock_guard lock(mutex_);
-    if (connection && connection->usable()) {
+    // While the server is not answering, a connection kept would only wait out a statement
+    // timeout when next used: the probe decides when connections are worth keeping again.
+    if (connection && connection->usable() && !unreachable_) {
       idle_.push_back(std::move(connection));
     } else {
       --open_;
@@ -194,18 +230,28 @@ class PgPool {
     returned_.notify_one();
   }
 
+  // Said once per outage: while it lasts, failures are logged at debug level only.
+  void mark_unreachable(const char* why) {
+    if (!unreachable_) spdlog::error("database: PostgreSQL cannot be reached: {}", why);
+    unreachable_ = true;
+  }
+
   const std::string conninfo_;
   const unsigned size_;
-  const std::chrono::milliseconds connect_timeout_;
+  const PgTimeouts timeouts_;
+  const std::chrono::milliseconds acquire_timeout_;
   std::mutex mutex_;
   std::condition_variable returned_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
   unsigned open_ = 0;  // idle and leased
+  bool unreachable_ = false;  // the last connection attempt or statement got no answer
+  bool probing_ = false;      // a connection attempt is under way while unreachable_
 };
 
 PostgresMetadataStore::PostgresMetadataStore(const Config::Database::Postgres& config)
     : config_(config),
-      pool_(std::make_unique<PgPool>(config.conninfo, config.pool_size, config.connect_timeout)) {
+      pool_(std::make_unique<PgPool>(config.conninfo, config.pool_size, pool_timeouts(config),
+                                     config.acquire_timeout)) {
   try {
     migrate();
   } catch (const PgError& e) {
@@ -227,9 +273,13 @@ void PostgresMetadataStore::stop_watching() {
 int PostgresMetadataStore::schema_version() { return static_cast<int>(std::size(kMigrations)); }
 
 void PostgresMetadataStore::migrate() {
-  auto c = pool_->acquire();
+  // A connection of its own, without a statement bound: waiting for another instance's
+  // migration, or migrating a large table, may take long.
+  PgTimeouts unbounded = pool_timeouts(config_);
+  unbounded.statement = std::chrono::milliseconds(0);
+  PgConnection c(config_.conninfo, unbounded);
   // Instances that start together queue here; each finds the schema as the one before left it.
-  c->exec(kMigrationLock);
+  c.exec(kMigrationLock);
   struct Unlock {
     PgConnection& c;
     ~Unlock() {
@@ -238,9 +288,9 @@ void PostgresMetadataStore::migrate() {
       } catch (const PgError&) {
       }
     }
-  } unlock{*c};
-  c->exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-  auto current = c->query("SELECT version FROM schema_version");
+  } unlock{c};
+  c.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+  auto current = c.query("SELECT version FROM schema_version");
   int version = current.rows() ? static_cast<int>(current.integer(0, 0)) : 0;
   const int latest = schema_version();
   if (version > latest) {
@@ -249,11 +299,11 @@ void PostgresMetadataStore::migrate() {
                              std::to_string(latest) + "): run a newer mxcd");
   }
   for (; version < latest; ++version) {
-    c->exec("BEGIN");
-    c->exec(kMigrations[version]);
-    c->exec("DELETE FROM schema_version");
-    c->query("INSERT INTO schema_version (version) VALUES ($1)", version + 1);
-    c->exec("COMMIT");
+    c.exec("BEGIN");
+    c.exec(kMigrations[version]);
+    c.exec("DELETE FROM schema_version");
+    c.query("INSERT INTO schema_version (version) VALUES ($1)", version + 1);
+    c.exec("COMMIT");
     spdlog::info("database migrated to schema version {}", version + 1);
   }
 }
@@ -289,7 +339,18 @@ auto PostgresMetadataStore::transaction(const char* operation, Isolation isolati
       }
       if (e.connection_lost) {
         pool_->drop_idle();
-        if (++connection_losses < kMaxConnectionAttempts) continue;
+        // A connection found broken is tried again on a new one; a server that did not
+        // answer in time would only be waited for again.
+        if (!e.unreachable && ++connection_losses < kMaxConnectionAttempts) continue;
+        if (e.unreachable) {
+          pool_->not_answering(e.what());  // the pool logs the outage once
+          spdlog::debug("database: {} failed: {}", operation, e.what());
+        } else {
+          spdlog::error("database: {} failed: {}", operation, e.what());
+        }
+        return unavailable();
+      }
+      if (e.sqlstate == kQueryCanceled) {
         spdlog::error("database: {} failed: {}", operation, e.what());
         return unavailable();
       }
@@ -659,7 +720,7 @@ void PostgresMetadataStore::listen(const std::function<void(const MediaChange&)>
   while (!stopping_) {
     std::unique_ptr<PgConnection> c;
     try {
-      c = std::make_unique<PgConnection>(config_.conninfo, config_.connect_timeout);
+      c = std::make_unique<PgConnection>(config_.conninfo, pool_timeouts(config_));
       c->exec((std::string("LISTEN ") + kChangeChannel).c_str());
     } catch (const PgError& e) {
       if (!lost) spdlog::warn("database notifications unavailable, retrying: {}", e.what());
