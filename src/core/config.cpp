@@ -408,6 +408,7 @@ Config::Thumbnails parse_thumbnails(Section section) {
   section.integer("max_pixels", t.max_pixels, 1, 1'000'000'000);
   section.integer("max_frames", t.max_frames, 1, 100'000);
   section.integer("workers", t.workers, 1, 256);
+  section.integer("queue_limit", t.queue_limit, 1, 1'000'000);
   section.duration("time_limit", t.time_limit);
   section.reject_unknown_keys();
   return t;

@@ -155,6 +155,9 @@ struct Config {
     std::uint64_t max_pixels = 32'000'000;  // of one frame, from the image's header
     unsigned max_frames = 250;              // animations with more frames get a still thumbnail
     unsigned workers = 2;                   // images decoded at once
+    // Uploads whose background thumbnails may wait for a worker; beyond it, an upload's
+    // thumbnails are made when first asked for.
+    unsigned queue_limit = 256;
     Duration time_limit = std::chrono::seconds(20);
   } thumbnails;
 

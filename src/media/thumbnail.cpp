@@ -14,6 +14,8 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include <utility>
+
 namespace mxcd {
 
 namespace asio = boost::asio;
@@ -81,7 +83,8 @@ ThumbnailPipeline::ThumbnailPipeline(const Config& config, BlobStores& stores,
       records_(records),
       downloads_(downloads),
       blocking_pool_(blocking_pool),
-      workers_(config.thumbnails.workers) {}
+      workers_(config.thumbnails.workers),
+      worker_slots_(config.thumbnails.workers) {}
 
 ThumbnailPipeline::~ThumbnailPipeline() { workers_.join(); }
 
@@ -108,15 +111,39 @@ asio::awaitable<Result<OpenBlob>> ThumbnailPipeline::open(const ThumbnailRecord&
 
 void ThumbnailPipeline::made_upload(RecordPtr media, asio::any_io_executor executor) {
   if (!config_.thumbnails.generate_on_upload || !is_image(media->content_type)) return;
+  if (queued_uploads_.fetch_add(1) >= config_.thumbnails.queue_limit) {
+    queued_uploads_.fetch_sub(1);
+    spdlog::warn("background thumbnails of {} skipped: {} uploads wait for a worker already "
+                 "(thumbnails.queue_limit); they will be made when asked for",
+                 mxc_uri(media->key.server_name, media->key.media_id),
+                 config_.thumbnails.queue_limit);
+    return;
+  }
   asio::co_spawn(executor, make_configured(std::move(media)), asio::detached);
 }
 
+void ThumbnailPipeline::stop() {
+  stopping_ = true;
+  worker_slots_.close();
+}
+
 asio::awaitable<void> ThumbnailPipeline::make_configured(RecordPtr media) {
+  // Queued until a worker is free: only the record is held meanwhile, not the source.
+  struct Queued {
+    std::atomic<std::size_t>& count;
+    bool left = false;
+    void leave() {
+      if (!std::exchange(left, true)) count.fetch_sub(1);
+    }
+    ~Queued() { leave(); }
+  } queued{queued_uploads_};
+  Slots::Slot worker = co_await worker_slots_.acquire(Slots::Priority::background);
+  queued.leave();
+  if (!worker || stopping_) co_return;
   // Every configured size that is neither there nor being made already, from one decode.
   std::vector<ThumbnailKey> keys;
   std::vector<std::shared_ptr<Flight>> flights;
   for (const auto& size : config_.thumbnails.sizes) {
-    if (stopping_) break;
     ThumbnailKey key{media->key, size.width, size.height, size.crop, false};
     auto existing = co_await records_.find_thumbnail(key);
     if (!existing || *existing) continue;
@@ -126,7 +153,7 @@ asio::awaitable<void> ThumbnailPipeline::make_configured(RecordPtr media) {
     }
   }
   if (keys.empty()) co_return;
-  auto made = co_await make(media, keys);
+  auto made = co_await make(media, keys, worker);
   for (std::size_t i = 0; i < keys.size(); ++i) land(*media, keys[i], *flights[i], made[i]);
 }
 
@@ -139,7 +166,13 @@ asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::find_or_make(RecordP
   auto [flight, leader] = join_flight(key);
   if (!leader) co_return co_await flight->wait();  // another request is making it
   std::vector<ThumbnailKey> keys{key};
-  auto made = co_await make(media, keys);
+  Slots::Slot worker = co_await worker_slots_.acquire(Slots::Priority::urgent);
+  if (!worker) {
+    auto stopping = MatrixError::unavailable("The server is stopping");
+    land(*media, key, *flight, stopping);
+    co_return stopping;
+  }
+  auto made = co_await make(media, keys, worker);
   land(*media, key, *flight, made.front());
   co_return std::move(made.front());
 }
@@ -175,11 +208,14 @@ std::optional<MatrixError> ThumbnailPipeline::remembered_failure(const MediaReco
 }
 
 asio::awaitable<std::vector<Result<ThumbnailRecord>>> ThumbnailPipeline::make(
-    RecordPtr media, const std::vector<ThumbnailKey>& keys) {
+    RecordPtr media, const std::vector<ThumbnailKey>& keys, Slots::Slot& worker) {
   auto source = co_await read_source(*media);
   if (!source) co_return std::vector<Result<ThumbnailRecord>>(keys.size(), source.error());
   const auto& t = config_.thumbnails;
-  thumbnail::Limits limits{t.max_source_size, t.max_pixels, t.max_frames, t.time_limit};
+  thumbnail::Limits limits{.max_source_bytes = t.max_source_size,
+                           .max_pixels = t.max_pixels,
+                           .max_frames = t.max_frames,
+                           .time_limit = t.time_limit};
   std::vector<thumbnail::Spec> specs;
   for (const auto& key : keys) {
     specs.push_back({key.width, key.height,
@@ -197,6 +233,7 @@ asio::awaitable<std::vector<Result<ThumbnailRecord>>> ThumbnailPipeline::make(
     return made;
   });
   *source = std::string();  // the source's memory goes before the thumbnails are stored
+  worker.release();
   const std::string uri = mxc_uri(media->key.server_name, media->key.media_id);
   std::vector<Result<ThumbnailRecord>> results;
   for (std::size_t i = 0; i < keys.size(); ++i) {

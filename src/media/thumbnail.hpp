@@ -3,11 +3,16 @@
 // thumbnail made for it, making it first when there is none yet. A thumbnail is made once:
 // concurrent requests for the same one wait for the first, and the result is stored as a
 // blob with a metadata row, so every later request (on any instance) gets the same bytes.
-// Images are decoded by a bounded pool of worker threads, never by a network thread.
+// Images are decoded by a bounded pool of worker threads, never by a network thread. A
+// thumbnail waits for a free worker before its source is read, so that memory is bounded by
+// the number of workers, not by the number waiting: a request that waits holds its media
+// record alone, and requests go before the background generation after uploads, whose
+// queue is bounded (beyond it, an upload's thumbnails are made when first asked for).
 #pragma once
 
 #include "blob/blob_stores.hpp"
 #include "core/config.hpp"
+#include "core/slots.hpp"
 #include "media/download.hpp"
 #include "media/media_records.hpp"
 #include "media/thumbnail_sizes.hpp"
@@ -41,17 +46,20 @@ class ThumbnailPipeline {
   boost::asio::awaitable<Result<ThumbnailRecord>> find(const ThumbnailRequest& request);
   boost::asio::awaitable<Result<OpenBlob>> open(const ThumbnailRecord& thumbnail);
 
-  // After an upload: makes the configured sizes of an image in the background.
+  // After an upload: makes the configured sizes of an image in the background, unless
+  // thumbnails.queue_limit uploads are waiting for a worker already.
   void made_upload(RecordPtr media, boost::asio::any_io_executor executor);
-  // Background generation stops after the thumbnail in progress.
-  void stop() { stopping_ = true; }
+  // Background generation stops after the thumbnails in progress; nothing waits for a
+  // worker any more.
+  void stop();
 
  private:
   struct Flight;
   boost::asio::awaitable<Result<ThumbnailRecord>> find_or_make(RecordPtr media, ThumbnailKey key);
   // The thumbnails of one media: one read of the source and one decode for all of them.
+  // `worker` is a free worker slot, released once the thumbnails are decoded.
   boost::asio::awaitable<std::vector<Result<ThumbnailRecord>>> make(
-      RecordPtr media, const std::vector<ThumbnailKey>& keys);
+      RecordPtr media, const std::vector<ThumbnailKey>& keys, Slots::Slot& worker);
   // The flight of key, and whether it is new (the caller makes the thumbnail) rather than
   // under way (the caller waits for it).
   std::pair<std::shared_ptr<Flight>, bool> join_flight(const ThumbnailKey& key);
@@ -70,6 +78,10 @@ class ThumbnailPipeline {
   DownloadPipeline& downloads_;
   boost::asio::thread_pool& blocking_pool_;
   boost::asio::thread_pool workers_;
+  // One slot per worker thread: taken before a source is read, given back once decoded.
+  Slots worker_slots_;
+  // Uploads whose background thumbnails wait for a worker.
+  std::atomic<std::size_t> queued_uploads_{0};
   std::atomic<bool> stopping_{false};
 
   // Thumbnails being made on this instance, by key: later requests wait for the first.

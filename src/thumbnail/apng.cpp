@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -39,19 +40,21 @@ struct Chunk {
   std::string_view data;
 };
 
-// The chunks after the signature, or nullopt when one runs past the end.
-std::optional<std::vector<Chunk>> chunks_of(std::string_view png) {
-  std::vector<Chunk> chunks;
-  if (png.substr(0, kSignature.size()) != kSignature) return std::nullopt;
+// Calls visit(chunk) for each chunk after the signature, up to IEND, until visit returns
+// false. False when the bytes are not a PNG or a chunk runs past the end. Nothing is
+// collected: a file of millions of empty chunks costs no memory.
+template <class Visit>
+bool for_each_chunk(std::string_view png, Visit&& visit) {
+  if (png.substr(0, kSignature.size()) != kSignature) return false;
   std::size_t at = kSignature.size();
   while (at + 12 <= png.size()) {
     std::uint32_t length = big_endian(png, at);
-    if (length > png.size() - at - 12) return std::nullopt;
-    chunks.push_back({png.substr(at + 4, 4), png.substr(at + 8, length)});
-    if (chunks.back().type == "IEND") return chunks;
+    if (length > png.size() - at - 12) return false;
+    const Chunk chunk{png.substr(at + 4, 4), png.substr(at + 8, length)};
+    if (!visit(chunk) || chunk.type == "IEND") return true;
     at += 12 + length;
   }
-  return std::nullopt;
+  return false;
 }
 
 struct Frame {
@@ -74,19 +77,20 @@ struct Animation {
 };
 
 std::optional<Animation> parse(std::string_view png) {
-  auto chunks = chunks_of(png);
-  if (!chunks || chunks->empty() || (*chunks)[0].type != "IHDR" || (*chunks)[0].data.size() != 13) {
-    return std::nullopt;
-  }
   Animation a;
-  a.header = (*chunks)[0].data;
-  const std::uint32_t canvas_width = big_endian(a.header, 0), canvas_height = big_endian(a.header, 4);
-  bool default_image_is_frame = false, seen_data = false;
-  for (const Chunk& c : *chunks) {
-    if (c.type == "acTL" && c.data.size() == 8) {
+  std::uint32_t canvas_width = 0, canvas_height = 0;
+  bool first = true, default_image_is_frame = false, seen_data = false, valid = true;
+  auto visit = [&](const Chunk& c) {
+    if (first) {
+      first = false;
+      if (c.type != "IHDR" || c.data.size() != 13) return valid = false;
+      a.header = c.data;
+      canvas_width = big_endian(a.header, 0);
+      canvas_height = big_endian(a.header, 4);
+    } else if (c.type == "acTL" && c.data.size() == 8) {
       a.plays = big_endian(c.data, 4);
     } else if (c.type == "fcTL") {
-      if (c.data.size() != 26) return std::nullopt;
+      if (c.data.size() != 26) return valid = false;
       Frame f;
       f.width = big_endian(c.data, 4);
       f.height = big_endian(c.data, 8);
@@ -99,7 +103,7 @@ std::optional<Animation> parse(std::string_view png) {
       if (f.width == 0 || f.height == 0 || f.x > canvas_width || f.y > canvas_height ||
           f.width > canvas_width - f.x || f.height > canvas_height - f.y || f.dispose > 2 ||
           f.blend > 1) {
-        return std::nullopt;
+        return valid = false;
       }
       if (!seen_data) default_image_is_frame = true;
       a.frames.push_back(std::move(f));
@@ -107,7 +111,7 @@ std::optional<Animation> parse(std::string_view png) {
       seen_data = true;
       if (default_image_is_frame && a.frames.size() == 1) a.frames[0].data.append(c.data);
     } else if (c.type == "fdAT") {
-      if (a.frames.empty() || c.data.size() < 4 || !seen_data) return std::nullopt;
+      if (a.frames.empty() || c.data.size() < 4 || !seen_data) return valid = false;
       a.frames.back().data.append(c.data.substr(4));  // after the sequence number
     } else if (!seen_data && (c.type == "PLTE" || c.type == "tRNS" || c.type == "gAMA" ||
                               c.type == "cHRM" || c.type == "sRGB" || c.type == "iCCP" ||
@@ -115,7 +119,9 @@ std::optional<Animation> parse(std::string_view png) {
       // The whole chunk, length to CRC, copied into every frame's PNG as it is.
       a.shared.push_back(std::string_view(c.data.data() - 8, c.data.size() + 12));
     }
-  }
+    return true;
+  };
+  if (!for_each_chunk(png, visit) || !valid || first) return std::nullopt;
   for (const Frame& f : a.frames) {
     if (f.data.empty()) return std::nullopt;
   }
@@ -180,28 +186,41 @@ Result<ImageRef> place(VipsImage* canvas, VipsImage* frame, const Frame& f, bool
   return in_memory(std::move(cast));
 }
 
+Result<std::optional<ImageRef>> over_budget() { return std::optional<ImageRef>(); }
+
 }  // namespace
 
 unsigned apng_frame_count(std::string_view png) {
-  auto chunks = chunks_of(png);
-  if (!chunks) return 0;
-  for (const Chunk& c : *chunks) {
-    if (c.type == "IDAT") return 0;  // acTL must come before the image data
-    if (c.type == "acTL" && c.data.size() == 8) return big_endian(c.data, 0);
-  }
-  return 0;
+  bool animated = false, malformed = false;
+  unsigned frames = 0;
+  const bool complete = for_each_chunk(png, [&](const Chunk& c) {
+    if (c.type == "IDAT" && !animated) return false;  // acTL must come before the image data
+    if (c.type == "acTL" && c.data.size() == 8) animated = true;
+    if (c.type == "fcTL") {
+      if (!animated) return !(malformed = true);
+      if (frames < std::numeric_limits<unsigned>::max()) ++frames;
+    }
+    return true;
+  });
+  return complete && animated && !malformed ? frames : 0;
 }
 
-Result<ImageRef> render_apng(std::string_view png,
-                             const std::function<Result<ImageRef>(VipsImage*)>& shrink,
-                             std::chrono::steady_clock::time_point deadline) {
+Result<std::optional<ImageRef>> render_apng(
+    std::string_view png, const std::function<Result<ImageRef>(VipsImage*)>& shrink,
+    const FrameBudget& budget, std::chrono::steady_clock::time_point deadline) {
+  // Counted before anything is copied or decoded: acTL's own count is not trusted.
+  if (!budget.holds(apng_frame_count(png), 0)) return over_budget();
   auto animation = parse(png);
   if (!animation || animation->frames.empty()) return not_an_image("a malformed APNG");
   const Animation& a = *animation;
-  auto canvas = clear(static_cast<int>(big_endian(a.header, 0)),
-                      static_cast<int>(big_endian(a.header, 4)));
+  const std::uint32_t width = big_endian(a.header, 0), height = big_endian(a.header, 4);
+  // The canvas and the frame composed on it are full size, held while each frame is made.
+  const std::uint64_t canvases = 2 * std::uint64_t{width} * height * 4;
+  if (!budget.holds(a.frames.size(), canvases)) return over_budget();
+  auto canvas = clear(static_cast<int>(width), static_cast<int>(height));
   if (!canvas) return std::move(canvas).error();
   std::vector<ImageRef> kept;
+  std::uint64_t kept_bytes = 0;
   std::vector<int> delays;
   for (std::size_t i = 0; i < a.frames.size(); ++i) {
     if (std::chrono::steady_clock::now() > deadline) return not_an_image("the APNG took too long");
@@ -214,6 +233,8 @@ Result<ImageRef> render_apng(std::string_view png,
     if (!composed) return std::move(composed).error();
     auto small = shrink(composed->image);
     if (!small) return std::move(small).error();
+    kept_bytes += VIPS_IMAGE_SIZEOF_IMAGE(small->image);
+    if (!budget.holds(kept.size() + 1, canvases + kept_bytes)) return over_budget();
     kept.push_back(std::move(*small));
     delays.push_back(f.delay_ms());
     // What the next frame is drawn on. Restoring before the first frame means clearing.
@@ -238,7 +259,7 @@ Result<ImageRef> render_apng(std::string_view png,
   vips_image_set_int(strip.image, VIPS_META_N_PAGES, static_cast<int>(kept.size()));
   vips_image_set_array_int(strip.image, "delay", delays.data(), static_cast<int>(delays.size()));
   vips_image_set_int(strip.image, "loop", static_cast<int>(a.plays));
-  return strip;
+  return std::optional<ImageRef>(std::move(strip));
 }
 
 }  // namespace mxcd::thumbnail

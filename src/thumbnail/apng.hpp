@@ -8,18 +8,22 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
 
 namespace mxcd::thumbnail {
 
-// How many frames the PNG's animation control chunk announces; 0 for a still PNG.
+// How many frames the PNG holds (its fcTL chunks, whatever its acTL announces); 0 for a
+// still or malformed PNG.
 unsigned apng_frame_count(std::string_view png);
 
 // Composes every frame and passes it to `shrink`, which returns the frame to keep (a
 // thumbnail of it, in memory). The kept frames are joined into one strip with page-height,
-// delay and loop set, as libvips represents an animation. 400 M_UNKNOWN for a malformed
-// animation, or when the deadline passes.
-Result<ImageRef> render_apng(std::string_view png,
-                             const std::function<Result<ImageRef>(VipsImage*)>& shrink,
-                             std::chrono::steady_clock::time_point deadline);
+// delay and loop set, as libvips represents an animation. Nothing (nullopt) when the frames
+// exceed the budget: the frames the file holds, and the bytes of the full-size canvas and of
+// the kept frames as they are made. 400 M_UNKNOWN for a malformed animation, or when the
+// deadline passes.
+Result<std::optional<ImageRef>> render_apng(
+    std::string_view png, const std::function<Result<ImageRef>(VipsImage*)>& shrink,
+    const FrameBudget& budget, std::chrono::steady_clock::time_point deadline);
 
 }  // namespace mxcd::thumbnail

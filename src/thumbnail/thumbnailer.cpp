@@ -25,9 +25,6 @@ constexpr const char* kAllowedLoaders[] = {
     "VipsForeignLoadJxlBuffer",  "VipsForeignLoadSvgBuffer",  "VipsForeignLoadMagickBuffer",
 };
 
-// The most memory one animated thumbnail's frames may take (4 bytes per pixel at most).
-constexpr std::uint64_t kAnimationMemory = 64ULL << 20;
-
 bool starts_with(std::string_view bytes, std::string_view prefix) {
   return bytes.substr(0, prefix.size()) == prefix;
 }
@@ -301,20 +298,19 @@ Result<Inspected> inspect(std::string_view source, const Limits& limits) {
   return image;
 }
 
-// Whether a thumbnail for spec is an animation: an animated source, asked for, and within
-// budget. Animations are rendered into memory before they are encoded (see encode()): when
-// the frames at the box's size would not fit, the thumbnail is a still one instead. An
-// APNG's frames are composed at full size, so its canvas has a budget too.
-bool animates(const Inspected& image, std::string_view source, const Spec& spec,
-              const Limits& limits) {
+FrameBudget frame_budget(const Limits& limits) {
+  return {limits.max_frames, limits.max_animation_bytes};
+}
+
+// Whether a thumbnail for spec may be an animation: an animated source, and asked for.
+// Whether it is one is decided on the frames decoded (see animated_thumbnail); a GIF or
+// WebP whose header already counts too many frames is not opened again for them.
+bool may_animate(const Inspected& image, std::string_view source, const Spec& spec,
+                 const Limits& limits) {
   if (!spec.animated) return false;
-  const bool apng = image.format == Format::png;
-  if (!apng && image.format != Format::gif && image.format != Format::webp) return false;
-  const unsigned pages = apng ? apng_frame_count(source) : image.pages;
-  const std::uint64_t frame_pixels = std::uint64_t{image.width} * image.frame_height;
-  return pages > 1 && pages <= limits.max_frames &&
-         std::uint64_t{spec.width} * spec.height * 4 * pages <= kAnimationMemory &&
-         (!apng || frame_pixels * 4 <= kAnimationMemory);
+  if (image.format == Format::png) return apng_frame_count(source) > 1;
+  return (image.format == Format::gif || image.format == Format::webp) && image.pages > 1 &&
+         frame_budget(limits).holds(image.pages, 0);
 }
 
 // One still thumbnail from the decoded image. Its size is computed from the source's size
@@ -423,8 +419,14 @@ std::vector<Result<Thumbnail>> still_thumbnails(std::string_view source, const I
   return thumbnails;
 }
 
-Result<Thumbnail> animated_thumbnail(std::string_view source, const Inspected& image,
-                                     const Spec& spec, const Limits& limits) {
+// An animated thumbnail, or nothing (nullopt) when its frames exceed the budget: an APNG's
+// as they are composed, a GIF's or WebP's as libvips will decode them. The pixels are
+// computed into memory before they are encoded (see encode()), so the budget bounds the
+// memory an animation takes whatever its header claims.
+Result<std::optional<Thumbnail>> animated_thumbnail(std::string_view source,
+                                                    const Inspected& image, const Spec& spec,
+                                                    const Limits& limits) {
+  using Animated = std::optional<Thumbnail>;
   Deadline deadline{std::chrono::steady_clock::now() + limits.time_limit};
   if (image.format == Format::png) {
     auto shrink = [&](VipsImage* frame) -> Result<ImageRef> {
@@ -440,9 +442,12 @@ Result<Thumbnail> animated_thumbnail(std::string_view source, const Inspected& i
       if (!copy.image) return vips_failure("shrinking an APNG frame failed");
       return copy;
     };
-    auto strip = render_apng(source, shrink, deadline.at);
+    auto strip = render_apng(source, shrink, frame_budget(limits), deadline.at);
     if (!strip) return std::move(strip).error();
-    return encode(std::move(*strip), deadline, limits);
+    if (!*strip) return Animated();
+    auto encoded = encode(std::move(**strip), deadline, limits);
+    if (!encoded) return std::move(encoded).error();
+    return Animated(std::move(*encoded));
   }
 
   // A crop scales each frame to cover the box and crops the frames afterwards.
@@ -468,7 +473,14 @@ Result<Thumbnail> animated_thumbnail(std::string_view source, const Inspected& i
       thumb = std::move(*cropped);
     }
   }
-  return encode(std::move(thumb), deadline, limits);
+  // Nothing is decoded yet: this is what n=-1 makes libvips decode, page by page, and what
+  // encode() then holds in memory.
+  if (!frame_budget(limits).holds(frame_count(thumb.image), VIPS_IMAGE_SIZEOF_IMAGE(thumb.image))) {
+    return Animated();
+  }
+  auto encoded = encode(std::move(thumb), deadline, limits);
+  if (!encoded) return std::move(encoded).error();
+  return Animated(std::move(*encoded));
 }
 
 }  // namespace
@@ -477,8 +489,11 @@ Result<Thumbnail> make_thumbnail(std::string_view source, const Spec& spec, cons
   if (spec.width == 0 || spec.height == 0) return not_an_image("empty size");
   auto image = inspect(source, limits);
   if (!image) return std::move(image).error();
-  if (animates(*image, source, spec, limits)) {
-    return animated_thumbnail(source, *image, spec, limits);
+  if (may_animate(*image, source, spec, limits)) {
+    auto animated = animated_thumbnail(source, *image, spec, limits);
+    if (!animated) return std::move(animated).error();
+    if (*animated) return std::move(**animated);
+    // Over the budget: a still thumbnail, of the first frame alone.
   }
   return std::move(still_thumbnails(source, *image, {spec}, limits).front());
 }

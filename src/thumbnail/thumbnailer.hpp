@@ -32,6 +32,9 @@ struct Limits {
   std::uint64_t max_source_bytes = 40ULL << 20;
   std::uint64_t max_pixels = 32'000'000;  // of one frame, read from the header
   unsigned max_frames = 250;              // more frames than this: a still thumbnail
+  // What an animated thumbnail's frames may take in memory as they are decoded (and an
+  // APNG's full-size canvas); more than this: a still thumbnail.
+  std::uint64_t max_animation_bytes = 64ULL << 20;
   std::chrono::milliseconds time_limit{30'000};
 };
 

@@ -1,11 +1,13 @@
-// What the thumbnailer's files share about libvips: an owning image handle and the error
-// for bytes that cannot be thumbnailed. Internal to src/thumbnail/.
+// What the thumbnailer's files share: an owning libvips image handle, the error for bytes
+// that cannot be thumbnailed, and the memory budget of an animation. Internal to
+// src/thumbnail/.
 #pragma once
 
 #include "core/result.hpp"
 
 #include <vips/vips.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -28,6 +30,17 @@ struct ImageRef {
     if (image) g_object_unref(image);
   }
   VipsImage** out() { return &image; }
+};
+
+// What one animated thumbnail may hold in memory while it is made. It is checked on the
+// frames actually decoded, never on a count or size a header announces: beyond it, the
+// thumbnail is a still one.
+struct FrameBudget {
+  std::uint64_t max_frames = 0;
+  std::uint64_t max_bytes = 0;
+  bool holds(std::uint64_t frames, std::uint64_t bytes) const {
+    return frames <= max_frames && bytes <= max_bytes;
+  }
 };
 
 inline MatrixError not_an_image(std::string why) {

@@ -345,6 +345,77 @@ def gif_many_frames(frames=3000, size=16):
                    loop=0)
 
 
+
+def _changing_frames(width, height, count):
+    """count palette frames of width x height that differ from each other only in a small
+    square (so that the file stays small while every decoded frame is a full canvas)."""
+    palette = [c for k in range(256) for c in ((k * 37) % 256, (k * 91) % 256, (k * 13) % 256)]
+    base = Image.new("P", (width, height), 0)
+    base.putpalette(palette)
+    frames = []
+    for i in range(count):
+        frame = base.copy()
+        x, y = (i * 8) % (width - 8), (i * 8 // (width - 8) * 8) % (height - 8)
+        frame.paste(1 + i % 255, (x, y, x + 8, y + 8))
+        frames.append(frame)
+    return frames
+
+
+@functools.cache
+def apng_striped(width, height, frames, claimed):
+    """An 8-bit RGB APNG of `frames` full-canvas frames (an fcTL and frame data each) whose
+    acTL announces `claimed` frames. The frames cycle through eight sets of flat stripes, so
+    that each is a few kilobytes compressed however large it is decoded."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    payloads = []
+    for variant in range(8):
+        rows = b"".join(b"\x00" + bytes([(y // 24 * 10 + 31 * variant) % 256]) * (3 * width)
+                        for y in range(height))
+        payloads.append(zlib.compress(rows, 9))
+    out = [b"\x89PNG\r\n\x1a\n", _png_chunk(b"IHDR", ihdr),
+           _png_chunk(b"acTL", struct.pack(">II", claimed, 0))]
+    sequence = 0
+
+    def frame_control():
+        nonlocal sequence
+        # Full canvas at 0,0; 1/25 s; dispose none; blend source.
+        chunk = _png_chunk(b"fcTL", struct.pack(">IIIIIHHBB", sequence, width, height, 0, 0,
+                                                1, 25, 0, 0))
+        sequence += 1
+        return chunk
+
+    out += [frame_control(), _png_chunk(b"IDAT", payloads[0])]  # frame 0 is the default image
+    for i in range(1, frames):
+        out.append(frame_control())
+        out.append(_png_chunk(b"fdAT", struct.pack(">I", sequence) + payloads[i % 8]))
+        sequence += 1
+    out.append(_png_chunk(b"IEND", b""))
+    return b"".join(out)
+
+
+def apng_lying_frame_count():
+    """800x600, an acTL announcing 2 frames, and 1,500 frames (3.5 MB): a renderer that
+    trusts acTL composes them all."""
+    return apng_striped(800, 600, 1500, 2)
+
+
+@functools.cache
+def gif_over_budget(frames=300, width=800, height=600):
+    """A GIF of `frames` full 800x600 frames: more than thumbnails.max_frames, and more
+    bytes than an animation's budget however small the box."""
+    images = _changing_frames(width, height, frames)
+    return _encode(images[0], "GIF", save_all=True, append_images=images[1:], duration=40,
+                   loop=0)
+
+
+@functools.cache
+def webp_over_budget(frames=300, width=800, height=600):
+    """The same as gif_over_budget, as an animated WebP."""
+    images = [f.convert("RGB") for f in _changing_frames(width, height, frames)]
+    return _encode(images[0], "WEBP", save_all=True, append_images=images[1:], duration=40,
+                   loop=0, quality=50, method=0)
+
+
 # The ordinary formats: name -> (function, content type, has alpha, animated).
 FORMATS = {
     "jpeg": (jpeg, "image/jpeg", False, False),

@@ -273,6 +273,15 @@ TEST(Config, ThumbnailSizesAndLimits) {
   EXPECT_EQ(c.thumbnails.time_limit, std::chrono::seconds(5));
 }
 
+TEST(Config, ThumbnailQueueLimit) {
+  EXPECT_EQ(load_ok(kMinimal).thumbnails.queue_limit, 256u);
+  EXPECT_EQ(load_ok(minimal_with("thumbnails: {queue_limit: 3}")).thumbnails.queue_limit, 3u);
+  EXPECT_EQ(load_error(minimal_with("thumbnails: {queue_limit: 0}")).key,
+            "thumbnails.queue_limit");
+  EXPECT_EQ(load_error(minimal_with("thumbnails: {queue_limit: many}")).key,
+            "thumbnails.queue_limit");
+}
+
 TEST(Config, BadThumbnailSettingsNameTheKey) {
   EXPECT_EQ(load_error(minimal_with("thumbnails: {sizes: []}")).key, "thumbnails.sizes");
   EXPECT_EQ(load_error(minimal_with("thumbnails: {sizes: [{width: 10, height: 10, method: fit}]}")).key,
