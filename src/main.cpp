@@ -1,5 +1,5 @@
 // mxcd's command line: serve, check-config, version, s3 queue, s3 check, database copy,
-// import synapse.
+// import synapse, verify.
 #include "api/admin_api.hpp"
 #include "api/client_media_api.hpp"
 #include "api/operator_api.hpp"
@@ -16,12 +16,14 @@
 #include "media/download.hpp"
 #include "media/media_records.hpp"
 #include "media/pending_uploads.hpp"
+#include "media/scrubber.hpp"
 #include "media/thumbnail.hpp"
 #include "media/upload.hpp"
 #include "meta/open_metadata_store.hpp"
 #include "thumbnail/thumbnailer.hpp"
 #include "tools/database_copy.hpp"
 #include "tools/s3_check.hpp"
+#include "tools/verify.hpp"
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -99,6 +101,7 @@ int serve(const Config& config) {
   api::ClientMediaApi client_api(config, *authenticator, uploads, downloads, thumbnails);
   api::OperatorApi operator_api(records, *stores, config.database.health_timeout);
   BlobCollector collector(*metadata, *stores, blocking_pool);
+  Scrubber scrubber(config.scrub, *metadata, *stores, blocking_pool);
   api::AdminApi admin_api(config, *authenticator, records, collector);
   http::Router router;
   client_api.add_routes(router);
@@ -109,6 +112,7 @@ int serve(const Config& config) {
     records.stop();
     thumbnails.stop();
     collector.stop();
+    scrubber.stop();
     stores->stop();
     io_threads.release();
   });
@@ -122,6 +126,7 @@ int serve(const Config& config) {
   records.start_maintenance(io_threads.main(), kMaintenanceInterval);
   collector.start(io_threads.main(), kBlobCollectionInterval);
   stores->start(io_threads.main());
+  if (config.scrub.enabled) scrubber.start(io_threads.main());
   // What other instances sharing the database change: fills wake this instance's waiters,
   // deletions drop records from its cache.
   metadata->watch_changes([&](const MetadataStore::MediaChange& change) {
@@ -271,6 +276,23 @@ int main(int argc, char** argv) {
                           "Seconds between progress lines (default 10)")
       ->check(CLI::Range(1, 3600));
 
+  VerifyOptions verify_options;
+  std::string verify_progress = "auto";
+  unsigned verify_progress_seconds = 10;
+  auto* verify_cmd = app.add_subcommand(
+      "verify", "Read every stored blob back and check its hash and size; exit 1 when one is "
+                "bad, missing or unreadable");
+  verify_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
+  verify_cmd->add_option("--store", verify_options.store, "Check only this store (default: all)");
+  verify_cmd->add_option("--workers", verify_options.workers, "Blobs read at once (default 4)")
+      ->check(CLI::Range(1, 64));
+  verify_cmd->add_option("--progress", verify_progress,
+                         "auto (a bar on a terminal, else lines), bar, lines or none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+  verify_cmd->add_option("--progress-interval", verify_progress_seconds,
+                         "Seconds between progress lines (default 10)")
+      ->check(CLI::Range(1, 3600));
+
   CLI11_PARSE(app, argc, argv);
 
   if (app.got_subcommand("version")) {
@@ -292,6 +314,15 @@ int main(int argc, char** argv) {
     set_up_logging(*config);
     import_options.progress_interval = std::chrono::seconds(progress_seconds);
     return synapse::import_media(*config, import_options, std::cout);
+  }
+  if (verify_cmd->parsed()) {
+    set_up_logging(*config);
+    verify_options.progress = verify_progress == "auto"  ? Progress::automatic_style()
+                              : verify_progress == "bar" ? Progress::Style::bar
+                              : verify_progress == "lines" ? Progress::Style::lines
+                                                           : Progress::Style::none;
+    verify_options.progress_interval = std::chrono::seconds(verify_progress_seconds);
+    return verify_stores(*config, verify_options, std::cout);
   }
   return serve(*config);
 }

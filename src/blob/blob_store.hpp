@@ -4,6 +4,7 @@
 // back as open files ready for sendfile(2), possibly still being filled from the bucket.
 #pragma once
 
+#include "blob/blob_digest.hpp"
 #include "blob/sha256.hpp"
 #include "core/byte_span.hpp"
 #include "core/growing_file.hpp"
@@ -13,6 +14,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <cstdint>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
@@ -87,6 +89,17 @@ struct OpenBlob {
   std::shared_ptr<GrowingFile> growing;
 };
 
+// A blob's copy on this machine's disk, open for reading.
+struct LocalCopy {
+  UniqueFd fd;
+  std::filesystem::path path;
+};
+
+// How a process opens a store. The server recovers it: removes the temporary files a crash
+// left, evicts a cache down to its size, drops queued uploads whose bytes are gone. A command
+// that only reads (mxcd verify) may run beside a server and leaves all of that alone.
+enum class StoreOpening { recover, inspect };
+
 // Response headers a redirect target should send instead of its own.
 struct RedirectHeaders {
   std::string content_type;
@@ -114,6 +127,25 @@ class BlobStore {
   // does not hold is not an error. Only called for a blob that no record refers to and no
   // upload holds a lease on.
   virtual boost::asio::awaitable<Status> remove(const BlobId& blob) = 0;
+
+  // --- Checking stored bytes (the scrubber, mxcd verify, mxcd import synapse --verify) ---
+  // Reads the blob back from where the store keeps it and hashes it: a bucket's object, not
+  // a cached copy (unless that copy is all there is yet). 404 M_NOT_FOUND when the store
+  // holds no such blob. Never called on the download path.
+  virtual boost::asio::awaitable<Result<BlobDigest>> digest(const BlobId& blob) = 0;
+  // Where the store keeps the blob, for messages: a file's path, a bucket's key.
+  virtual std::string describe_location(const BlobId& blob) const = 0;
+  // This machine's copy of the blob, for the scrubber to re-hash: a local store's file, a
+  // bucket's cached copy; nullopt when there is none here. Opening it is no use of the blob
+  // (a cached copy keeps its place in the eviction order).
+  virtual std::optional<LocalCopy> open_local_copy(const BlobId& /*blob*/) { return std::nullopt; }
+  // The copy open_local_copy gave does not hash to the blob's name: takes it out of service
+  // (unless it was replaced meanwhile), so that it is no longer served, and logs what it did.
+  virtual boost::asio::awaitable<void> set_aside_damaged_copy(const BlobId& /*blob*/,
+                                                              const LocalCopy& /*copy*/) {
+    co_return;
+  }
+
   // Whether the store can take writes (for the health check).
   virtual Status check_writable() = 0;
   // Ends background work (fills, queued uploads) so that the server can stop.

@@ -23,7 +23,8 @@ class BlobStores {
  public:
   // The "local" store in storage.path and every store in config.stores. Throws
   // std::runtime_error (or a filesystem_error) when one cannot be set up.
-  BlobStores(const Config& config, boost::asio::thread_pool& blocking_pool);
+  BlobStores(const Config& config, boost::asio::thread_pool& blocking_pool,
+             StoreOpening opening = StoreOpening::recover);
   ~BlobStores();
 
   // nullptr for a name no store has (a record written under a configuration since changed).

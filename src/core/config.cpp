@@ -524,6 +524,12 @@ Config parse(const YAML::Node& root_node) {
   write_store.reject_unknown_keys();
   media.reject_unknown_keys();
 
+  Section scrub = root.section("scrub");
+  scrub.flag("enabled", c.scrub.enabled);
+  scrub.size("bytes_per_second", c.scrub.bytes_per_second, 4096);
+  scrub.duration("interval", c.scrub.interval);
+  scrub.reject_unknown_keys();
+
   c.thumbnails = parse_thumbnails(root.section("thumbnails"));
 
   Section log = root.section("log");

@@ -138,6 +138,14 @@ struct Config {
     } write_store;
   } media;
 
+  // The scrubber: re-hashes the local copies of stored blobs (a local store's files, an S3
+  // store's cached copies) in the background, to find bytes damaged on disk.
+  struct Scrub {
+    bool enabled = false;
+    std::uint64_t bytes_per_second = 8ULL << 20;  // read and hashed, at most
+    Duration interval = std::chrono::hours(24 * 7);  // from the end of a pass to the next
+  } scrub;
+
   struct Thumbnails {
     struct Size {
       unsigned width = 0;

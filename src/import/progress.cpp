@@ -44,9 +44,11 @@ Progress::Style Progress::automatic_style() {
 }
 
 Progress::Progress(std::ostream& out, std::string what, std::int64_t total_items,
-                   std::int64_t total_bytes, Style style, std::chrono::milliseconds line_interval)
+                   std::int64_t total_bytes, Style style, std::chrono::milliseconds line_interval,
+                   std::string unit)
     : out_(out),
       what_(std::move(what)),
+      unit_(std::move(unit)),
       total_items_(total_items),
       total_bytes_(total_bytes),
       style_(style),
@@ -99,7 +101,7 @@ std::string Progress::describe() const {
            std::string(static_cast<std::size_t>(kBarWidth - filled), '.') + "] ";
   }
   text += std::to_string(static_cast<int>(done * 100)) + "%  " + what_ + ": " +
-          std::to_string(items) + "/" + std::to_string(total_items_) + " media, " +
+          std::to_string(items) + "/" + std::to_string(total_items_) + " " + unit_ + ", " +
           human_bytes(bytes) + "/" + human_bytes(total_bytes_);
   if (elapsed > 0.5) {
     text += ", " + human_bytes(static_cast<std::int64_t>(static_cast<double>(bytes) / elapsed)) + "/s";

@@ -19,9 +19,10 @@ class Progress {
   // A bar when stderr is a terminal, else lines.
   static Style automatic_style();
 
-  // Draws to out (stderr in practice) until finish() or destruction.
+  // Draws to out (stderr in practice) until finish() or destruction. unit: what the items
+  // are, in the plural.
   Progress(std::ostream& out, std::string what, std::int64_t total_items, std::int64_t total_bytes,
-           Style style, std::chrono::milliseconds line_interval);
+           Style style, std::chrono::milliseconds line_interval, std::string unit = "media");
   ~Progress();
   Progress(const Progress&) = delete;
   Progress& operator=(const Progress&) = delete;
@@ -40,6 +41,7 @@ class Progress {
 
   std::ostream& out_;
   const std::string what_;
+  const std::string unit_;
   const std::int64_t total_items_;
   const std::int64_t total_bytes_;
   const Style style_;

@@ -2,7 +2,6 @@
 
 #include "blob/blob_stores.hpp"
 #include "blob/s3/s3_blob_store.hpp"
-#include "blob/sha256.hpp"
 #include "core/blocking.hpp"
 #include "core/clock.hpp"
 #include "core/identifiers.hpp"
@@ -80,18 +79,6 @@ class WriterSink final : public s3::ObjectSink {
 
  private:
   BlobWriter& writer_;
-};
-
-// Hashes a GetObject body as it arrives.
-class HashSink final : public s3::ObjectSink {
- public:
-  asio::awaitable<Status> data(const char* bytes, std::size_t size) override {
-    hash.update(bytes, size);
-    this->size += size;
-    co_return Status();
-  }
-  Sha256 hash;
-  std::uint64_t size = 0;
 };
 
 class Importer {
@@ -447,7 +434,8 @@ class Importer {
       ++tally_.failed;
       co_return;
     }
-    auto read = co_await read_back(*store, blob);
+    // For a bucket, the object itself, not a local cached copy.
+    auto read = co_await store->digest(blob);
     if (!read) {
       spdlog::error("{}: cannot read blob {} back from store {}: {}", describe(row), blob.sha256,
                     store_name, read.error().message);
@@ -483,30 +471,6 @@ class Importer {
     }
     ++tally_.verified;
     ++tally_.hashed;
-  }
-
-  // The blob's hash and size as its store holds it: for a bucket, the object itself, not a
-  // local cached copy.
-  asio::awaitable<Result<std::pair<std::string, std::uint64_t>>> read_back(BlobStore& store,
-                                                                           const BlobId& blob) {
-    HashSink sink;
-    const std::optional<ByteSpan> whole;
-    if (auto* s3_store = dynamic_cast<S3BlobStore*>(&store)) {
-      auto status = co_await s3_store->client().get_object(s3_store->object_key(blob), whole, sink);
-      if (!status) co_return status.error();
-      co_return std::pair(sink.hash.finish_hex(), sink.size);
-    }
-    auto opened = co_await store.open(blob, whole);
-    if (!opened) co_return opened.error();
-    auto buffer = std::make_unique<char[]>(kChunk);
-    while (true) {
-      ssize_t n = ::pread(opened->fd.get(), buffer.get(), kChunk, static_cast<off_t>(sink.size));
-      if (n < 0) co_return MatrixError::internal(std::string("cannot read: ") + std::strerror(errno));
-      if (n == 0) break;
-      sink.hash.update(buffer.get(), static_cast<std::size_t>(n));
-      sink.size += static_cast<std::uint64_t>(n);
-    }
-    co_return std::pair(sink.hash.finish_hex(), sink.size);
   }
 
   const Config& config_;

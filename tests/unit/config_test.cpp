@@ -293,6 +293,28 @@ TEST(Config, BadThumbnailSettingsNameTheKey) {
   EXPECT_EQ(load_error(minimal_with("thumbnails: {size: []}")).key, "thumbnails.size");
 }
 
+TEST(Config, ScrubIsOffAndSlowByDefault) {
+  Config c = load_ok(kMinimal);
+  EXPECT_FALSE(c.scrub.enabled);
+  EXPECT_EQ(c.scrub.bytes_per_second, 8ULL << 20);
+  EXPECT_EQ(c.scrub.interval, std::chrono::hours(24 * 7));
+}
+
+TEST(Config, ScrubSettings) {
+  Config c = load_ok(minimal_with("scrub: {enabled: true, bytes_per_second: 200MiB, interval: 500ms}"));
+  EXPECT_TRUE(c.scrub.enabled);
+  EXPECT_EQ(c.scrub.bytes_per_second, 200ULL << 20);
+  EXPECT_EQ(c.scrub.interval, std::chrono::milliseconds(500));
+}
+
+TEST(Config, BadScrubSettingsNameTheKey) {
+  EXPECT_EQ(load_error(minimal_with("scrub: {enabled: yes}")).key, "scrub.enabled");
+  EXPECT_EQ(load_error(minimal_with("scrub: {bytes_per_second: 100}")).key, "scrub.bytes_per_second");
+  EXPECT_EQ(load_error(minimal_with("scrub: {bytes_per_second: fast}")).key, "scrub.bytes_per_second");
+  EXPECT_EQ(load_error(minimal_with("scrub: {interval: 0s}")).key, "scrub.interval");
+  EXPECT_EQ(load_error(minimal_with("scrub: {rate: 1MiB}")).key, "scrub.rate");
+}
+
 }  // namespace
 }  // namespace mxcd
 

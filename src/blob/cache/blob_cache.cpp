@@ -16,12 +16,16 @@ namespace mxcd {
 
 namespace fs = std::filesystem;
 
-BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<std::string>& pinned_sha256s)
+BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<std::string>& pinned_sha256s,
+                     StoreOpening opening)
     : root_(std::move(root)), blobs_dir_(root_ / "blobs"), tmp_dir_(root_ / "tmp"),
       max_bytes_(max_bytes) {
   fs::create_directories(blobs_dir_);
   fs::create_directories(tmp_dir_);
-  for (const auto& entry : fs::directory_iterator(tmp_dir_)) fs::remove_all(entry.path());
+  const bool recover = opening == StoreOpening::recover;
+  if (recover) {
+    for (const auto& entry : fs::directory_iterator(tmp_dir_)) fs::remove_all(entry.path());
+  }
 
   // Oldest first, so that the least recently filled blobs are the first to go.
   struct Found {
@@ -34,6 +38,7 @@ BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<s
     if (!entry.is_regular_file()) continue;
     std::string name = entry.path().filename().string();
     if (!is_blob_name(name) || entry.path() != path_of(name)) {
+      if (!recover) continue;
       spdlog::warn("removing {}: not a cached blob", entry.path().string());
       std::error_code ignored;
       fs::remove(entry.path(), ignored);
@@ -51,6 +56,7 @@ BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<s
   for (const auto& sha256 : pinned_sha256s) {
     if (auto it = entries_.find(sha256); it != entries_.end()) it->second.pinned = true;
   }
+  if (!recover) return;
   evict();
   spdlog::info("cache {}: {} blob(s), {} bytes of at most {}", root_.string(), entries_.size(),
                bytes_, max_bytes_);
@@ -101,13 +107,15 @@ Status BlobCache::publish(const BlobId& blob, const fs::path& file, bool pinned)
   fs::path target = path_of(blob.sha256);
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
+  // Renamed under the lock, so that remove_if_same() never unlinks a copy just published.
+  std::unique_lock lock(mutex_);
   if (!ec) fs::rename(file, target, ec);
   if (ec) {
+    lock.unlock();
     spdlog::error("cannot move {} into the cache: {}", file.string(), ec.message());
     fs::remove(file, ec);
     return MatrixError::internal("Could not use the local cache");
   }
-  std::lock_guard lock(mutex_);
   auto [it, inserted] = entries_.try_emplace(blob.sha256);
   Entry& entry = it->second;
   if (inserted) {
@@ -139,6 +147,31 @@ bool BlobCache::pinned(const std::string& sha256) const {
 void BlobCache::remove(const std::string& sha256) {
   std::lock_guard lock(mutex_);
   forget(sha256);
+}
+
+std::optional<LocalCopy> BlobCache::open_copy(const std::string& sha256) const {
+  {
+    std::lock_guard lock(mutex_);
+    if (!entries_.contains(sha256)) return std::nullopt;
+  }
+  fs::path path = path_of(sha256);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;
+  return LocalCopy{std::move(fd), std::move(path)};
+}
+
+bool BlobCache::remove_if_same(const std::string& sha256, const LocalCopy& copy) {
+  std::lock_guard lock(mutex_);
+  // A pinned copy is the only one until its upload: never dropped. publish() renames under
+  // this lock too, so the file compared is the one that would go.
+  if (auto it = entries_.find(sha256); it == entries_.end() || it->second.pinned) return false;
+  struct stat hashed {}, current {};
+  if (::fstat(copy.fd.get(), &hashed) != 0 || ::stat(copy.path.c_str(), &current) != 0 ||
+      hashed.st_ino != current.st_ino || hashed.st_dev != current.st_dev) {
+    return false;
+  }
+  forget(sha256);
+  return true;
 }
 
 std::uint64_t BlobCache::bytes() const {

@@ -18,10 +18,11 @@ namespace mxcd {
 class BlobCache {
  public:
   // Removes unfinished fills and indexes the blobs already there, oldest first, pinning the
-  // queued ones; evicts down to max_bytes. Throws std::filesystem::filesystem_error when root
-  // cannot be used.
+  // queued ones; evicts down to max_bytes. Inspecting, it only indexes. Throws
+  // std::filesystem::filesystem_error when root cannot be used.
   BlobCache(std::filesystem::path root, std::uint64_t max_bytes,
-            const std::vector<std::string>& pinned_sha256s);
+            const std::vector<std::string>& pinned_sha256s,
+            StoreOpening opening = StoreOpening::recover);
 
   // The cached copy, or an invalid descriptor on a miss. A copy of the wrong size (damaged)
   // is dropped and counts as a miss.
@@ -36,6 +37,12 @@ class BlobCache {
   void unpin(const std::string& sha256);
   bool pinned(const std::string& sha256) const;
   void remove(const std::string& sha256);
+
+  // The cached copy for the scrubber, without counting as a use; nullopt on a miss.
+  std::optional<LocalCopy> open_copy(const std::string& sha256) const;
+  // Drops the cached copy if it is still the file `copy` refers to (not a fresh fill or
+  // upload that replaced it meanwhile) and not pinned. Returns whether it did.
+  bool remove_if_same(const std::string& sha256, const LocalCopy& copy);
 
   std::filesystem::path path_of(const std::string& sha256) const;
   std::uint64_t bytes() const;

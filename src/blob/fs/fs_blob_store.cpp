@@ -27,13 +27,15 @@ bool fsync_directory(const fs::path& dir) {
   return fd.valid() && ::fsync(fd.get()) == 0;
 }
 
-class FsBlobWriter final : public BlobWriter {
+}  // namespace
+
+class FsBlobStore::Writer final : public BlobWriter {
  public:
-  FsBlobWriter(const FsBlobStore& store, fs::path tmp_path, UniqueFd fd,
+  Writer(FsBlobStore& store, fs::path tmp_path, UniqueFd fd,
                boost::asio::thread_pool& pool)
       : store_(store), tmp_path_(std::move(tmp_path)), fd_(std::move(fd)), pool_(pool) {}
 
-  ~FsBlobWriter() override {
+  ~Writer() override {
     if (!committed_) {
       fd_.reset();
       std::error_code ignored;
@@ -67,35 +69,24 @@ class FsBlobWriter final : public BlobWriter {
 
   boost::asio::awaitable<Status> commit() override {
     const BlobId& id = id_;
-    fs::path final_path = store_.blob_path(id.sha256);
     auto error = co_await run_blocking(pool_, [&]() -> std::string {
-      struct stat existing {};
-      if (::stat(final_path.c_str(), &existing) == 0 &&
-          static_cast<std::uint64_t>(existing.st_size) == id.size) {
-        return {};  // the same bytes are already stored: keep the one copy
-      }
+      // The new bytes take the blob's place even when a file of that name is there already:
+      // they were hashed on their way in, while that file may have been damaged since it
+      // was written. This is also how a damaged blob is repaired.
       if (::fsync(fd_.get()) != 0) return errno_text("fsync");
-      std::error_code ec;
-      fs::create_directories(final_path.parent_path(), ec);
-      if (ec) return "create " + final_path.parent_path().string() + ": " + ec.message();
-      if (::rename(tmp_path_.c_str(), final_path.c_str()) != 0) return errno_text("rename");
-      // The rename is durable only once the directory entry is.
-      if (!fsync_directory(final_path.parent_path())) return errno_text("fsync directory");
-      return {};
+      return store_.place(tmp_path_, id.sha256);
     });
     if (!error.empty()) {
       spdlog::error("storing blob {} failed: {}", id.sha256, error);
       co_return MatrixError::internal("Could not store the file");
     }
     fd_.reset();
-    std::error_code ignored;
-    fs::remove(tmp_path_, ignored);  // still there when the blob already existed
     committed_ = true;
     co_return Status();
   }
 
  private:
-  const FsBlobStore& store_;
+  FsBlobStore& store_;
   fs::path tmp_path_;
   UniqueFd fd_;
   boost::asio::thread_pool& pool_;
@@ -105,17 +96,17 @@ class FsBlobWriter final : public BlobWriter {
   bool committed_ = false;
 };
 
-}  // namespace
-
-FsBlobStore::FsBlobStore(std::string name, fs::path root, boost::asio::thread_pool& blocking_pool)
+FsBlobStore::FsBlobStore(std::string name, fs::path root, boost::asio::thread_pool& blocking_pool,
+                         StoreOpening opening)
     : name_(std::move(name)), root_(std::move(root)), blobs_dir_(root_ / "blobs"), tmp_dir_(root_ / "tmp"),
-      blocking_pool_(blocking_pool) {
+      damaged_dir_(root_ / "damaged"), blocking_pool_(blocking_pool) {
   fs::create_directories(blobs_dir_);
   fs::create_directories(tmp_dir_);
   blobs_dir_fd_.reset(::open(blobs_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!blobs_dir_fd_.valid()) {
     throw fs::filesystem_error("cannot open", blobs_dir_, std::error_code(errno, std::generic_category()));
   }
+  if (opening == StoreOpening::inspect) return;
   std::size_t removed = 0;
   for (const auto& entry : fs::directory_iterator(tmp_dir_)) {
     fs::remove_all(entry.path());
@@ -128,6 +119,27 @@ fs::path FsBlobStore::blob_path(const std::string& sha256) const {
   return blobs_dir_ / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256;
 }
 
+fs::path FsBlobStore::damaged_path(const std::string& sha256) const { return damaged_dir_ / sha256; }
+
+std::string FsBlobStore::place(const fs::path& file, const std::string& sha256) {
+  fs::path final_path = blob_path(sha256);
+  std::error_code ec;
+  fs::create_directories(final_path.parent_path(), ec);
+  if (ec) return "create " + final_path.parent_path().string() + ": " + ec.message();
+  {
+    std::lock_guard lock(placing_mutex_);
+    if (::rename(file.c_str(), final_path.c_str()) != 0) return errno_text("rename");
+  }
+  // The rename is durable only once the directory entry is.
+  if (!fsync_directory(final_path.parent_path())) return errno_text("fsync directory");
+  fs::path damaged = damaged_path(sha256);
+  if (::unlink(damaged.c_str()) == 0) {
+    spdlog::info("blob {} is repaired: an upload brought its bytes again; its damaged copy {} "
+                 "is removed", sha256, damaged.string());
+  }
+  return {};
+}
+
 Result<std::unique_ptr<BlobWriter>> FsBlobStore::begin_write(const std::string& /*content_type*/) {
   fs::path tmp_path = tmp_dir_ / ("upload-" + generate_media_id());
   UniqueFd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
@@ -136,7 +148,7 @@ Result<std::unique_ptr<BlobWriter>> FsBlobStore::begin_write(const std::string& 
     return MatrixError::internal("Could not store the file");
   }
   return std::unique_ptr<BlobWriter>(
-      std::make_unique<FsBlobWriter>(*this, std::move(tmp_path), std::move(fd), blocking_pool_));
+      std::make_unique<Writer>(*this, std::move(tmp_path), std::move(fd), blocking_pool_));
 }
 
 Status FsBlobStore::check_name(const BlobId& blob) const {
@@ -164,8 +176,16 @@ boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
   UniqueFd fd(::openat(blobs_dir_fd_.get(), relative, O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0) {
+    const int error = errno;
+    // Only on this failure path: a served blob costs no look-up here.
+    if (fs::path damaged = damaged_path(blob.sha256); ::access(damaged.c_str(), F_OK) == 0) {
+      spdlog::error("blob {} was found damaged and set aside as {}; media referring to it is "
+                    "served again once an upload brings the same file", blob.sha256,
+                    damaged.string());
+      co_return MatrixError::not_found("The media's content is damaged");
+    }
     spdlog::error("blob {} is missing from {}: {}", blob.sha256, blobs_dir_.string(),
-                  std::strerror(errno));
+                  std::strerror(error));
     co_return MatrixError::not_found("The media's content is missing");
   }
   if (static_cast<std::uint64_t>(st.st_size) != blob.size) {
@@ -179,6 +199,7 @@ boost::asio::awaitable<Status> FsBlobStore::remove(const BlobId& blob) {
   if (auto valid = check_name(blob); !valid) co_return valid;
   fs::path path = blob_path(blob.sha256);
   auto error = co_await run_blocking(blocking_pool_, [&]() -> std::string {
+    ::unlink(damaged_path(blob.sha256).c_str());  // a damaged copy set aside goes too
     if (::unlink(path.c_str()) != 0) return errno == ENOENT ? "" : errno_text("unlink");
     // Like a write, a removal is done only once the directory entry is durable.
     if (!fsync_directory(path.parent_path())) return errno_text("fsync directory");
@@ -189,6 +210,87 @@ boost::asio::awaitable<Status> FsBlobStore::remove(const BlobId& blob) {
     co_return MatrixError::internal("Could not remove the file");
   }
   co_return Status();
+}
+
+boost::asio::awaitable<Result<BlobDigest>> FsBlobStore::digest(const BlobId& blob) {
+  if (auto valid = check_name(blob); !valid) co_return valid.error();
+  co_return co_await run_blocking(blocking_pool_, [&]() -> Result<BlobDigest> {
+    UniqueFd fd(::open(blob_path(blob.sha256).c_str(), O_RDONLY | O_CLOEXEC));
+    // A blob set aside as damaged still has bytes here: they are what is checked.
+    if (!fd.valid() && errno == ENOENT) {
+      fd.reset(::open(damaged_path(blob.sha256).c_str(), O_RDONLY | O_CLOEXEC));
+    }
+    if (!fd.valid()) {
+      if (errno == ENOENT) return MatrixError::not_found("The media's content is missing");
+      return MatrixError::internal(errno_text("open"));
+    }
+    return digest_file(fd.get());
+  });
+}
+
+std::string FsBlobStore::describe_location(const BlobId& blob) const {
+  if (!is_blob_name(blob.sha256)) return blob.sha256;
+  fs::path damaged = damaged_path(blob.sha256);
+  std::string where = blob_path(blob.sha256).string();
+  if (::access(damaged.c_str(), F_OK) == 0) where += " (set aside as " + damaged.string() + ")";
+  return where;
+}
+
+std::optional<LocalCopy> FsBlobStore::open_local_copy(const BlobId& blob) {
+  if (!blob.location.empty() || !is_sha256_hex(blob.sha256)) return std::nullopt;
+  fs::path path = blob_path(blob.sha256);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return std::nullopt;  // missing: reported when it is asked for
+  return LocalCopy{std::move(fd), std::move(path)};
+}
+
+boost::asio::awaitable<void> FsBlobStore::set_aside_damaged_copy(const BlobId& blob,
+                                                                 const LocalCopy& copy) {
+  const fs::path damaged = damaged_path(blob.sha256);
+  enum class Outcome { set_aside, replaced, failed };
+  std::string error;
+  Outcome outcome = co_await run_blocking(blocking_pool_, [&] {
+    std::error_code ec;
+    fs::create_directories(damaged_dir_, ec);
+    if (ec) {
+      error = "create " + damaged_dir_.string() + ": " + ec.message();
+      return Outcome::failed;
+    }
+    {
+      // Under the lock that uploads take to put a blob in place: the file moved is the one
+      // that was hashed, never an upload's fresh copy.
+      std::lock_guard lock(placing_mutex_);
+      struct stat hashed {}, current {};
+      if (::fstat(copy.fd.get(), &hashed) != 0 || ::stat(copy.path.c_str(), &current) != 0 ||
+          hashed.st_ino != current.st_ino || hashed.st_dev != current.st_dev) {
+        return Outcome::replaced;
+      }
+      if (::rename(copy.path.c_str(), damaged.c_str()) != 0) {
+        error = errno_text("rename");
+        return Outcome::failed;
+      }
+    }
+    if (!fsync_directory(copy.path.parent_path()) || !fsync_directory(damaged_dir_)) {
+      error = errno_text("fsync directory");
+      return Outcome::failed;
+    }
+    return Outcome::set_aside;
+  });
+  switch (outcome) {
+    case Outcome::set_aside:
+      spdlog::error("blob {}: the damaged file {} is set aside as {} and no longer served; an "
+                    "upload of the same file replaces it", blob.sha256, copy.path.string(),
+                    damaged.string());
+      break;
+    case Outcome::replaced:
+      spdlog::info("blob {}: {} was replaced by an upload while it was checked; the new file "
+                   "stays", blob.sha256, copy.path.string());
+      break;
+    case Outcome::failed:
+      spdlog::error("blob {}: the damaged file {} cannot be set aside: {}", blob.sha256,
+                    copy.path.string(), error);
+      break;
+  }
 }
 
 Status FsBlobStore::check_writable() {

@@ -155,10 +155,12 @@ struct S3BlobStore::Fetch final : s3::ObjectSink {
 };
 
 S3BlobStore::S3BlobStore(const StoreConfig& config, const fs::path& storage_root,
-                         asio::thread_pool& blocking_pool)
+                         asio::thread_pool& blocking_pool, StoreOpening opening)
     : name_(config.name), config_(config.s3), blocking_pool_(blocking_pool),
       client_(config.s3, blocking_pool), queue_(storage_root / "queue" / config.name),
-      cache_(storage_root / "cache" / config.name, config.s3.cache_size, queue_.sha256s()) {
+      cache_(storage_root / "cache" / config.name, config.s3.cache_size, queue_.sha256s(),
+             opening) {
+  if (opening == StoreOpening::inspect) return;
   for (auto& entry : queue_.list()) {
     if (!cache_.pinned(entry.sha256)) {
       spdlog::error("store {}: queued blob {} has no local copy left, so it cannot reach {}; "
@@ -343,6 +345,62 @@ Status S3BlobStore::check_writable() {
     return MatrixError::unavailable("cache directory not writable: " + cache_.root().string());
   }
   return {};
+}
+
+// --- checking stored bytes ---
+
+namespace {
+
+class DigestSink final : public s3::ObjectSink {
+ public:
+  asio::awaitable<Status> data(const char* bytes, std::size_t size) override {
+    digester.update(bytes, size);
+    co_return Status();
+  }
+  Digester digester;
+};
+
+}  // namespace
+
+asio::awaitable<Result<BlobDigest>> S3BlobStore::digest(const BlobId& blob) {
+  if (cache_.pinned(blob.sha256)) {
+    // Still in the upload queue: the bucket has no object yet.
+    if (auto copy = cache_.open_copy(blob.sha256)) {
+      co_return co_await run_blocking(blocking_pool_, [&] { return digest_file(copy->fd.get()); });
+    }
+  }
+  DigestSink sink;
+  const std::optional<ByteSpan> whole;
+  auto status = co_await client_.get_object(object_key(blob), whole, sink);
+  if (!status) co_return status.error();
+  co_return sink.digester.finish();
+}
+
+std::string S3BlobStore::describe_location(const BlobId& blob) const {
+  if (cache_.pinned(blob.sha256)) return cache_.path_of(blob.sha256).string() + " (queued for upload)";
+  return "s3://" + client_.config().bucket + "/" + object_key(blob);
+}
+
+std::optional<LocalCopy> S3BlobStore::open_local_copy(const BlobId& blob) {
+  // An unhashed blob's name says nothing of its bytes.
+  if (is_unhashed(blob)) return std::nullopt;
+  return cache_.open_copy(blob.sha256);
+}
+
+asio::awaitable<void> S3BlobStore::set_aside_damaged_copy(const BlobId& blob, const LocalCopy& copy) {
+  if (cache_.remove_if_same(blob.sha256, copy)) {
+    spdlog::error("store {}: the damaged cached copy {} of blob {} is dropped; the next read "
+                  "fetches it again from {}", name_, copy.path.string(), blob.sha256,
+                  client_.describe());
+  } else if (cache_.pinned(blob.sha256)) {
+    spdlog::error("store {}: the damaged copy {} of blob {} waits for upload and is its only "
+                  "copy, so it stays; an upload of the same file replaces it", name_,
+                  copy.path.string(), blob.sha256);
+  } else {
+    spdlog::info("store {}: the cached copy of blob {} was replaced or dropped while it was "
+                 "checked", name_, blob.sha256);
+  }
+  co_return;
 }
 
 // --- the upload queue (durability: background) ---

@@ -34,7 +34,8 @@ class S3BlobStore final : public BlobStore {
   // Its cache lives in <storage_root>/cache/<name>, its queue in <storage_root>/queue/<name>.
   // Throws std::runtime_error or std::filesystem::filesystem_error when they cannot be used.
   S3BlobStore(const StoreConfig& config, const std::filesystem::path& storage_root,
-              boost::asio::thread_pool& blocking_pool);
+              boost::asio::thread_pool& blocking_pool,
+              StoreOpening opening = StoreOpening::recover);
   ~S3BlobStore() override;
 
   // Checks the bucket set-up once. Returns what is wrong when the bucket refuses us (wrong
@@ -53,6 +54,15 @@ class S3BlobStore final : public BlobStore {
   boost::asio::awaitable<Status> remove(const BlobId& blob) override;
   Status check_writable() override;
   void stop() override;
+  // The object, or the cached copy while the blob waits in the upload queue.
+  boost::asio::awaitable<Result<BlobDigest>> digest(const BlobId& blob) override;
+  std::string describe_location(const BlobId& blob) const override;
+  // The cached copy. A damaged one is dropped, so that the next read fetches the object
+  // again; one still queued for upload is the only copy and stays (a new upload of the same
+  // file replaces it).
+  std::optional<LocalCopy> open_local_copy(const BlobId& blob) override;
+  boost::asio::awaitable<void> set_aside_damaged_copy(const BlobId& blob,
+                                                      const LocalCopy& copy) override;
 
   // The blob's location when it has one, else <prefix>/<aa>/<bb>/<sha256>.
   std::string object_key(const BlobId& blob) const;
