@@ -56,6 +56,19 @@ std::optional<Config> load_or_report(const std::string& path) {
   return std::get<Config>(std::move(loaded));
 }
 
+// --progress and --progress-interval, for the commands that show a progress bar.
+void add_progress_options(CLI::App* command, Progress::Style& style, unsigned& seconds) {
+  command
+      ->add_option("--progress", style, "auto (a bar on a terminal, else lines), bar, lines or none")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, Progress::Style>{
+          {"auto", Progress::automatic_style()},
+          {"bar", Progress::Style::bar},
+          {"lines", Progress::Style::lines},
+          {"none", Progress::Style::none}}));
+  command->add_option("--progress-interval", seconds, "Seconds between progress lines (default 10)")
+      ->check(CLI::Range(1, 3600));
+}
+
 void set_up_logging(const Config& config) {
   // Every line is its own write(2); request lines are batched by http::access_log instead.
   auto logger = spdlog::stderr_logger_mt("mxcd");
@@ -262,23 +275,10 @@ int main(int argc, char** argv) {
           std::map<std::string, synapse::ImportOptions::BucketMedia>{
               {"adopt", synapse::ImportOptions::BucketMedia::adopt},
               {"copy", synapse::ImportOptions::BucketMedia::copy}}));
-  synapse_cmd
-      ->add_option("--progress", import_options.progress,
-                   "auto (a bar on a terminal, else lines), bar, lines or none")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, synapse::ImportOptions::ProgressStyle>{
-              {"auto", synapse::ImportOptions::ProgressStyle::automatic},
-              {"bar", synapse::ImportOptions::ProgressStyle::bar},
-              {"lines", synapse::ImportOptions::ProgressStyle::lines},
-              {"none", synapse::ImportOptions::ProgressStyle::none}}));
   unsigned progress_seconds = 10;
-  synapse_cmd->add_option("--progress-interval", progress_seconds,
-                          "Seconds between progress lines (default 10)")
-      ->check(CLI::Range(1, 3600));
+  add_progress_options(synapse_cmd, import_options.progress, progress_seconds);
 
   VerifyOptions verify_options;
-  std::string verify_progress = "auto";
-  unsigned verify_progress_seconds = 10;
   auto* verify_cmd = app.add_subcommand(
       "verify", "Read every stored blob back and check its hash and size; exit 1 when one is "
                 "bad, missing or unreadable");
@@ -286,12 +286,7 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--store", verify_options.store, "Check only this store (default: all)");
   verify_cmd->add_option("--workers", verify_options.workers, "Blobs read at once (default 4)")
       ->check(CLI::Range(1, 64));
-  verify_cmd->add_option("--progress", verify_progress,
-                         "auto (a bar on a terminal, else lines), bar, lines or none")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
-  verify_cmd->add_option("--progress-interval", verify_progress_seconds,
-                         "Seconds between progress lines (default 10)")
-      ->check(CLI::Range(1, 3600));
+  add_progress_options(verify_cmd, verify_options.progress, progress_seconds);
 
   CLI11_PARSE(app, argc, argv);
 
@@ -317,11 +312,7 @@ int main(int argc, char** argv) {
   }
   if (verify_cmd->parsed()) {
     set_up_logging(*config);
-    verify_options.progress = verify_progress == "auto"  ? Progress::automatic_style()
-                              : verify_progress == "bar" ? Progress::Style::bar
-                              : verify_progress == "lines" ? Progress::Style::lines
-                                                           : Progress::Style::none;
-    verify_options.progress_interval = std::chrono::seconds(verify_progress_seconds);
+    verify_options.progress_interval = std::chrono::seconds(progress_seconds);
     return verify_stores(*config, verify_options, std::cout);
   }
   return serve(*config);

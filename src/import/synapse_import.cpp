@@ -622,20 +622,12 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
     spdlog::error("cannot read Synapse's database: {}", e.what());
     return kExitFailed;
   }
-  auto style = Progress::Style::none;
-  switch (options.progress) {
-    case ImportOptions::ProgressStyle::automatic: style = Progress::automatic_style(); break;
-    case ImportOptions::ProgressStyle::bar: style = Progress::Style::bar; break;
-    case ImportOptions::ProgressStyle::lines: style = Progress::Style::lines; break;
-    case ImportOptions::ProgressStyle::none: break;
-  }
-
   Tally tally;
   bool read_failed = false;
   for (bool verifying : {false, true}) {
     if (verifying && (!options.verify || options.dry_run)) break;
     Progress progress(std::cerr, verifying ? "verify" : (options.dry_run ? "dry run" : "import"),
-                      totals.media, totals.bytes, style, options.progress_interval);
+                      totals.media, totals.bytes, options.progress, options.progress_interval);
     Importer importer(config, options, *installation, *database, *metadata, *stores,
                       blocking_pool, bucket, prefix, progress, tally);
     run_workers(io, workers, [&] { return importer.run_worker(verifying); });

@@ -8,6 +8,8 @@
 // continues where it stopped and, once everything is there, changes nothing.
 #pragma once
 
+#include "import/progress.hpp"
+
 #include "core/config.hpp"
 
 #include <chrono>
@@ -38,7 +40,7 @@ struct ImportOptions {
   // them again in mxcd's own layout.
   enum class BucketMedia { adopt, copy } bucket_media = BucketMedia::adopt;
 
-  enum class ProgressStyle { automatic, bar, lines, none } progress = ProgressStyle::automatic;
+  Progress::Style progress = Progress::automatic_style();
   std::chrono::milliseconds progress_interval = std::chrono::seconds(10);
 };
 
