@@ -13,6 +13,8 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -93,6 +95,14 @@ struct OpenBlob {
 struct LocalCopy {
   UniqueFd fd;
   std::filesystem::path path;
+
+  // Whether path still names the file that fd has open (not one an upload or a fill put in
+  // its place since): only then may the copy be taken out of service.
+  bool still_in_place() const {
+    struct stat opened {}, current {};
+    return ::fstat(fd.get(), &opened) == 0 && ::stat(path.c_str(), &current) == 0 &&
+           opened.st_ino == current.st_ino && opened.st_dev == current.st_dev;
+  }
 };
 
 // How a process opens a store. The server recovers it: removes the temporary files a crash

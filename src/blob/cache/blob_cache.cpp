@@ -165,11 +165,7 @@ bool BlobCache::remove_if_same(const std::string& sha256, const LocalCopy& copy)
   // A pinned copy is the only one until its upload: never dropped. publish() renames under
   // this lock too, so the file compared is the one that would go.
   if (auto it = entries_.find(sha256); it == entries_.end() || it->second.pinned) return false;
-  struct stat hashed {}, current {};
-  if (::fstat(copy.fd.get(), &hashed) != 0 || ::stat(copy.path.c_str(), &current) != 0 ||
-      hashed.st_ino != current.st_ino || hashed.st_dev != current.st_dev) {
-    return false;
-  }
+  if (!copy.still_in_place()) return false;
   forget(sha256);
   return true;
 }

@@ -260,11 +260,7 @@ boost::asio::awaitable<void> FsBlobStore::set_aside_damaged_copy(const BlobId& b
       // Under the lock that uploads take to put a blob in place: the file moved is the one
       // that was hashed, never an upload's fresh copy.
       std::lock_guard lock(placing_mutex_);
-      struct stat hashed {}, current {};
-      if (::fstat(copy.fd.get(), &hashed) != 0 || ::stat(copy.path.c_str(), &current) != 0 ||
-          hashed.st_ino != current.st_ino || hashed.st_dev != current.st_dev) {
-        return Outcome::replaced;
-      }
+      if (!copy.still_in_place()) return Outcome::replaced;
       if (::rename(copy.path.c_str(), damaged.c_str()) != 0) {
         error = errno_text("rename");
         return Outcome::failed;
