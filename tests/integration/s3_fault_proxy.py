@@ -54,17 +54,24 @@ class S3FaultProxy:
             def date_time_string(self, timestamp=None):
                 return super().date_time_string((timestamp or time.time()) + proxy.date_offset)
 
+            def hang_up(self):
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
             def handle_one_request(self):
                 if proxy.down:
-                    self.close_connection = True
-                    try:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
+                    self.hang_up()
                     return
                 super().handle_one_request()
 
             def do_any(self):
+                # A kept-alive connection waited for this request since before go_down().
+                if proxy.down:
+                    self.hang_up()
+                    return
                 proxy.forward(self)
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_any

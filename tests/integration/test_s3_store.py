@@ -392,7 +392,7 @@ def test_deletion_waits_for_an_unreachable_bucket(start_mxcd, s3, bucket, proxy)
     media_id = server.upload_id(data)
     proxy.go_down()
     delete_ok(server, media_id)
-    assert server.wait_for_log(f"could not delete blob {sha256(data)}", timeout=10)
+    assert server.wait_for_log(f"could not delete blob {sha256(data)}", timeout=10), server.log()
     assert s3.keys(bucket) == [key_of(data)]
     proxy.come_back()
     # Any later deletion starts a round, which retries the one that failed.
