@@ -43,7 +43,7 @@ def mutated_request(rng):
     data = head + body
     if rng.random() < 0.3:
         data = data[:rng.randrange(len(data) + 1)]
-    if rng.random() < 0.2:
+    if data and rng.random() < 0.2:
         data = bytearray(data)
         for _ in range(rng.randrange(1, 5)):
             data[rng.randrange(len(data))] = rng.randrange(256)
