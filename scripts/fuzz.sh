@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the thumbnailer for a fixed time: tests/fuzz/thumbnail_fuzzer.cpp feeds arbitrary
-# bytes to make_thumbnail() under libFuzzer, with ASan, UBSan and LeakSanitizer.
+# Runs every libFuzzer target for a fixed time each, with ASan, UBSan and LeakSanitizer:
+# tests/fuzz/http_request_fuzzer.cpp (request heads and chunked bodies), then
+# tests/fuzz/thumbnail_fuzzer.cpp, which feeds arbitrary bytes to make_thumbnail().
 # Usage: scripts/fuzz.sh [seconds]   (default 60; everything it makes is in build/fuzz/)
 #   thumbnail_fuzzer   the target, built with clang++ when a source is newer than it
 #   seeds/             small valid images, one or more per format, made once
@@ -112,6 +113,39 @@ fi
 mkdir -p "$out/corpus"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1"
+# The request parser target: Beast's parser and check_request_head, no seeds needed beyond a
+# few valid requests.
+http_binary=$out/http_request_fuzzer
+http_sources=(tests/fuzz/http_request_fuzzer.cpp src/http/request_head.cpp src/core/matrix_error.cpp)
+http_stale=0
+[[ -x $http_binary ]] || http_stale=1
+for f in "${http_sources[@]}" src/http/request_head.hpp scripts/fuzz.sh; do
+  [[ $f -nt $http_binary ]] && http_stale=1
+done
+if ((http_stale)); then
+  echo "== building $http_binary"
+  clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+    -Isrc "${http_sources[@]}" -lboost_json -o "$http_binary.tmp"
+  mv "$http_binary.tmp" "$http_binary"
+fi
+mkdir -p "$out/http-seeds" "$out/http-corpus"
+printf 'GET /_mxcd/health HTTP/1.1\r\nHost: x\r\n\r\n' >"$out/http-seeds/get"
+printf 'POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n' \
+  >"$out/http-seeds/chunked"
+printf 'POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc' >"$out/http-seeds/length"
+echo "== fuzzing the request parser for ${seconds}s (output in $out/http-fuzz.log)"
+http_status=0
+"$http_binary" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+  -artifact_prefix="$out/http-" "$out/http-corpus" "$out/http-seeds" >"$out/http-fuzz.log" 2>&1 ||
+  http_status=$?
+if ((http_status)); then
+  echo "fuzz: the request parser FAILED (exit $http_status); see $out/http-fuzz.log" >&2
+  grep -aE '^==[0-9]+== ?ERROR|^SUMMARY|runtime error|Test unit written' "$out/http-fuzz.log" >&2 ||
+    tail -n 30 "$out/http-fuzz.log" >&2
+  exit "$http_status"
+fi
+echo "fuzz: the request parser ok in ${seconds}s"
+
 echo "== fuzzing the thumbnailer for ${seconds}s (output in $out/fuzz.log)"
 status=0
 "$binary" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \

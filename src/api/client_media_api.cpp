@@ -168,7 +168,9 @@ void ClientMediaApi::add_routes(http::Router& router) {
     router.add({verb::get}, base + "/thumbnail/{serverName}/{mediaId}", thumbnail_on(true));
     router.add({verb::get}, base + "/config", bind(&ClientMediaApi::config));
   }
-  router.add({verb::post}, "/_matrix/media/v1/create", bind(&ClientMediaApi::create));
+  // create takes no body, but clients may send an empty JSON object.
+  router.add({verb::post}, "/_matrix/media/v1/create", bind(&ClientMediaApi::create),
+             http::BodyMode::small);
   const std::string client = "/_matrix/client/v1/media";
   router.add(get_head, client + "/download/{serverName}/{mediaId}", download_on(false));
   router.add(get_head, client + "/download/{serverName}/{mediaId}/{fileName}", download_on(false));

@@ -433,10 +433,13 @@ Config parse(const YAML::Node& root_node) {
   Section http = root.section("http");
   http.integer("threads", c.http.threads, 0, 256);
   http.integer("max_connections", c.http.max_connections, 1, 1'000'000);
+  http.integer("max_pending_connections", c.http.max_pending_connections, 1, 1'000'000);
   http.size("max_header_size", c.http.max_header_size, 1024);
   http.duration("header_timeout", c.http.header_timeout);
   http.duration("idle_timeout", c.http.idle_timeout);
   http.duration("keepalive_timeout", c.http.keepalive_timeout);
+  http.duration("body_timeout", c.http.body_timeout);
+  http.size("min_body_rate", c.http.min_body_rate, 0);
   http.duration("shutdown_grace_period", c.http.shutdown_grace_period);
   auto proxies = http.list("trusted_proxies");
   for (std::size_t i = 0; i < proxies.size(); ++i) {

@@ -76,10 +76,18 @@ struct Config {
   struct Http {
     unsigned threads = 0;  // 0: one per core
     std::size_t max_connections = 4096;
+    // Connections that have not yet sent a complete request head (new ones, and those whose
+    // head is still arriving) may hold at most this many of the max_connections slots.
+    std::size_t max_pending_connections = 1024;
     std::size_t max_header_size = 16 * 1024;
     Duration header_timeout = std::chrono::seconds(30);
     Duration idle_timeout = std::chrono::seconds(60);
     Duration keepalive_timeout = std::chrono::seconds(75);
+    // A small (buffered) request body must arrive whole within this time.
+    Duration body_timeout = std::chrono::seconds(30);
+    // A streamed request body must keep up with this many bytes per second on average, once
+    // its first body_timeout has passed; 0 turns the check off.
+    std::uint64_t min_body_rate = 1024;
     Duration shutdown_grace_period = std::chrono::seconds(10);
     std::vector<IpNetwork> trusted_proxies;
   } http;

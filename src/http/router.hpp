@@ -17,6 +17,7 @@ namespace mxcd::http {
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
 enum class BodyMode {
+  none,       // a request with a body is refused (413) before any of it is read
   small,      // the server reads up to 64 KiB into Request::small_body before the handler runs
   streamed,   // the handler reads Request::body itself, piece by piece
 };
@@ -24,11 +25,11 @@ enum class BodyMode {
 class Router {
  public:
   void add(std::vector<beast_http::verb> methods, std::string_view pattern, Handler handler,
-           BodyMode body_mode = BodyMode::small);
+           BodyMode body_mode = BodyMode::none);
 
   struct Match {
     const Handler* handler = nullptr;  // null: the path exists but not with this method
-    BodyMode body_mode = BodyMode::small;
+    BodyMode body_mode = BodyMode::none;
     std::vector<std::string> params;
     std::string allowed_methods;  // for the Allow header of a 405
   };

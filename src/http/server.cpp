@@ -3,6 +3,9 @@
 #include "core/ip_network.hpp"
 #include "core/version.hpp"
 #include "http/access_log.hpp"
+#include "http/body_deadline.hpp"
+#include "http/connection_budget.hpp"
+#include "http/request_head.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -86,7 +89,9 @@ std::string canned_error(unsigned status, std::string_view reason, std::string_v
 class Connection : public ByteSource, public std::enable_shared_from_this<Connection> {
  public:
   Connection(Server& server, tcp::socket socket)
-      : server_(server), socket_(std::move(socket)), watchdog_timer_(socket_.get_executor()) {}
+      : server_(server), socket_(std::move(socket)), watchdog_timer_(socket_.get_executor()) {
+    set_state(ConnectionState::pending);
+  }
 
   ~Connection() override { server_.on_connection_closed(this); }
 
@@ -102,6 +107,26 @@ class Connection : public ByteSource, public std::enable_shared_from_this<Connec
     }
   }
 
+  // Set by the accepting thread once it has chosen this connection to make room.
+  std::atomic<bool> leaving_{false};
+
+  // Read from the accepting thread while the connection runs on its own.
+  ConnectionSlot slot() const {
+    return {state_.load(), Clock::time_point(Clock::duration(since_.load()))};
+  }
+
+  // Called on the connection's thread to make room for a new connection: closes this one
+  // unless it has started serving a request meanwhile.
+  void shed() {
+    if (state_.load() == ConnectionState::busy) {
+      leaving_.store(false);
+      return;
+    }
+    shed_ = true;
+    boost::system::error_code ignored;
+    socket_.cancel(ignored);
+  }
+
   std::optional<std::uint64_t> announced_length() const override {
     if (!parser_ || parser_->chunked()) return std::nullopt;
     return parser_->content_length().value_or(0);
@@ -113,6 +138,19 @@ class Connection : public ByteSource, public std::enable_shared_from_this<Connec
   awaitable<void> watchdog();
   void arm(Clock::duration timeout) { deadline_ = Clock::now() + timeout; }
   void disarm() { deadline_ = Clock::time_point::max(); }
+  // For one read of the body: the idle timeout, or sooner the body's own deadline.
+  void arm_body_read() {
+    arm(server_.limits_.idle_timeout);
+    deadline_ = std::min(deadline_, body_deadline(body_start_, body_received_, body_streamed_,
+                                                  server_.limits_.body_timeout,
+                                                  server_.limits_.min_body_rate));
+  }
+  void set_state(ConnectionState state) {
+    state_.store(state);
+    since_.store(Clock::now().time_since_epoch().count());
+  }
+  MatrixError body_read_error() const;
+  awaitable<bool> refuse(const MatrixError& error);
 
   awaitable<bool> wait_for_next_request(Clock::duration timeout);
   awaitable<bool> handle_request();
@@ -133,6 +171,12 @@ class Connection : public ByteSource, public std::enable_shared_from_this<Connec
   bool awaiting_request_ = false;
   bool body_failed_ = false;
   bool continue_sent_ = false;
+  bool shed_ = false;
+  bool body_streamed_ = false;
+  Clock::time_point body_start_;
+  std::uint64_t body_received_ = 0;
+  std::atomic<ConnectionState> state_{ConnectionState::pending};
+  std::atomic<Clock::rep> since_{0};
   asio::ip::address peer_;
   boost::beast::flat_buffer buffer_;
   std::optional<beast_http::request_parser<beast_http::buffer_body>> parser_;
@@ -165,6 +209,7 @@ awaitable<void> Connection::run() {
     auto wait = server_.limits_.header_timeout;  // for the first request's first byte
     while (co_await wait_for_next_request(wait)) {
       if (!co_await handle_request() || server_.stopping()) break;
+      set_state(ConnectionState::idle);
       wait = server_.limits_.keepalive_timeout;
     }
   }
@@ -199,7 +244,10 @@ awaitable<bool> Connection::handle_request() {
   parser_->body_limit(boost::none);  // each endpoint enforces its own body limit
   body_failed_ = false;
   continue_sent_ = false;
+  body_streamed_ = false;
+  body_received_ = 0;
   timed_out_ = false;
+  if (state_.load() != ConnectionState::pending) set_state(ConnectionState::pending);
 
   arm(server_.limits_.header_timeout);
   boost::system::error_code ec;
@@ -208,8 +256,8 @@ awaitable<bool> Connection::handle_request() {
   disarm();
   if (ec) {
     if (ec == beast_http::error::end_of_stream || ec == asio::error::connection_reset ||
-        (ec == asio::error::eof && buffer_.size() == 0)) {
-      co_return false;  // the client went away
+        (ec == asio::error::eof && buffer_.size() == 0) || shed_) {
+      co_return false;  // the client went away, or the connection made room for another
     }
     MatrixError error = MatrixError::bad_request("Malformed HTTP request");
     if (timed_out_) {
@@ -219,13 +267,14 @@ awaitable<bool> Connection::handle_request() {
       error = MatrixError::too_large("The request head is too large");
       error.status = 431;
     }
-    Response response = error_response(error);
-    co_await write_response(response, false, false);
-    co_await linger_close();
-    co_return false;
+    co_return co_await refuse(error);
   }
 
   const auto& head = parser_->get();
+  if (auto refused = check_request_head(head.version(), head.base())) {
+    co_return co_await refuse(*refused);
+  }
+  set_state(ConnectionState::busy);
   Request request;
   request.method = head.method();
   request.headers = &head.base();
@@ -273,6 +322,22 @@ awaitable<bool> Connection::handle_request() {
   co_return sent && keep_alive;
 }
 
+// Answers a request that cannot be served and closes the connection: what follows its head
+// cannot be trusted to be the next request.
+awaitable<bool> Connection::refuse(const MatrixError& error) {
+  Response response = error_response(error);
+  co_await write_response(response, false, false);
+  co_await linger_close();
+  co_return false;
+}
+
+MatrixError Connection::body_read_error() const {
+  if (!timed_out_) return MatrixError::bad_request("The request body ended early");
+  MatrixError error = MatrixError::bad_request("Timed out reading the request body");
+  error.status = 408;
+  return error;
+}
+
 awaitable<Response> Connection::dispatch(Request& request) {
   if (request.method == beast_http::verb::options) {
     // CORS preflight: answered for every path, without authentication or endpoint logic.
@@ -288,10 +353,16 @@ awaitable<Response> Connection::dispatch(Request& request) {
     co_return response;
   }
   request.params = std::move(match->params);
-  if (match->body_mode == BodyMode::streamed) {
+  if (match->body_mode == BodyMode::none) {
+    if (!parser_->is_done()) {
+      body_failed_ = true;  // never read: the connection closes after the answer
+      co_return error_response(MatrixError::too_large("This endpoint takes no request body"));
+    }
+  } else if (match->body_mode == BodyMode::streamed) {
+    body_streamed_ = true;
     request.body = this;
   } else if (!parser_->is_done() && !co_await read_small_body(request.small_body)) {
-    co_return error_response(body_failed_ ? MatrixError::bad_request("The request body ended early")
+    co_return error_response(body_failed_ ? body_read_error()
                                           : MatrixError::too_large("Request body too large"));
   }
   try {
@@ -304,10 +375,11 @@ awaitable<Response> Connection::dispatch(Request& request) {
 
 awaitable<Result<std::size_t>> Connection::read_some(asio::mutable_buffer buffer) {
   if (parser_->is_done()) co_return std::size_t{0};
-  if (body_failed_) co_return MatrixError::bad_request("The request body ended early");
+  if (body_failed_) co_return body_read_error();
   boost::system::error_code ec;
   if (!continue_sent_) {
     continue_sent_ = true;
+    body_start_ = Clock::now();
     if (beast_http::token_list(parser_->get()[beast_http::field::expect]).exists("100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       arm(server_.limits_.idle_timeout);
@@ -326,7 +398,7 @@ awaitable<Result<std::size_t>> Connection::read_some(asio::mutable_buffer buffer
   // A read may consume only framing (a chunk header) and deliver no body bytes; 0 must mean
   // the end of the body, so keep reading until there are bytes or the body is complete.
   while (!ec && body.size == buffer.size() && !parser_->is_done()) {
-    arm(server_.limits_.idle_timeout);
+    arm_body_read();
     co_await beast_http::async_read_some(socket_, buffer_, *parser_,
                                          asio::redirect_error(use_awaitable, ec));
     disarm();
@@ -334,9 +406,9 @@ awaitable<Result<std::size_t>> Connection::read_some(asio::mutable_buffer buffer
   }
   if (ec) {
     body_failed_ = true;
-    co_return MatrixError::bad_request(timed_out_ ? "Timed out reading the request body"
-                                                  : "The request body ended early");
+    co_return body_read_error();
   }
+  body_received_ += buffer.size() - body.size;
   co_return buffer.size() - body.size;
 }
 
@@ -524,12 +596,37 @@ awaitable<void> Server::accept_loop() {
       continue;
     }
     std::shared_ptr<Connection> connection;
+    std::shared_ptr<Connection> to_shed;
     {
       std::lock_guard lock(connections_mutex_);
-      if (connections_.size() < limits_.max_connections) {
+      Admission admission{true, std::nullopt};
+      // Below both limits there is nothing to decide.
+      if (connections_.size() >=
+          std::min(limits_.max_pending_connections, limits_.max_connections)) {
+        std::vector<Connection*> open;
+        std::vector<ConnectionSlot> slots;
+        open.reserve(connections_.size());
+        slots.reserve(connections_.size());
+        for (auto& [raw, weak] : connections_) {
+          if (raw->leaving_.load()) continue;  // already chosen to make room
+          open.push_back(raw);
+          slots.push_back(raw->slot());
+        }
+        admission = admit_connection(slots, limits_.max_connections,
+                                     limits_.max_pending_connections);
+        if (admission.shed) {
+          open[*admission.shed]->leaving_.store(true);
+          to_shed = connections_.find(open[*admission.shed])->second.lock();
+        }
+      }
+      if (admission.accept) {
         connection = std::make_shared<Connection>(*this, std::move(socket));
         connections_.emplace(connection.get(), connection);
       }
+    }
+    if (to_shed) {
+      // The shed connection leaves its slot when it has closed, shortly after this one took it.
+      asio::post(to_shed->executor(), [to_shed] { to_shed->shed(); });
     }
     if (connection) {
       // The lambda owns the connection until run() takes its own reference.

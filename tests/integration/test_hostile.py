@@ -140,12 +140,13 @@ def test_pipelined_requests(server):
 
 
 def test_connection_limit(start_mxcd):
-    server = start_mxcd({"http": {"max_connections": 4}})
+    server = start_mxcd({"http": {"max_connections": 4, "idle_timeout": "30s"}})
     held = [RawConnection(server) for _ in range(4)]
-    # Each held connection proves it is accepted and counted by completing a request.
+    # Each held connection is busy with an upload whose body has only begun: busy
+    # connections are never closed to make room (idle keep-alive ones would be).
     for conn in held:
-        conn.send(request_head("GET", "/_mxcd/health", token=None))
-        assert status_of(conn.read_response()) == 200
+        conn.send(request_head("POST", UPLOAD, ["Content-Length: 100000"]) + b"x" * 5000)
+    assert wait_until(lambda: len(server.tmp_files()) == 4, timeout=10)
     extra = RawConnection(server)
     extra.send(request_head("GET", "/_mxcd/health", token=None))
     response, closed = extra.read_until_closed()

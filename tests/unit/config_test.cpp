@@ -66,6 +66,7 @@ TEST(Config, MinimalConfigGetsDefaults) {
 TEST(Config, ValuesAndUnits) {
   Config c = load_ok(minimal_with(R"(listen: {address: "::1", port: 9000}
 http: {max_header_size: 32KiB, header_timeout: 500ms, keepalive_timeout: 2m,
+       body_timeout: 5s, min_body_rate: 4KiB, max_pending_connections: 7,
        trusted_proxies: [10.0.0.0/8, "::1"]}
 media: {max_upload_size: 50M, pending_upload_expiry: 1d, legacy_download_freeze: "2024-09-01T00:00:00Z"}
 log: {level: debug}
@@ -74,6 +75,9 @@ log: {level: debug}
   EXPECT_EQ(c.http.max_header_size, 32u * 1024);
   EXPECT_EQ(c.http.header_timeout, std::chrono::milliseconds(500));
   EXPECT_EQ(c.http.keepalive_timeout, std::chrono::minutes(2));
+  EXPECT_EQ(c.http.body_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(c.http.min_body_rate, 4096u);
+  EXPECT_EQ(c.http.max_pending_connections, 7u);
   EXPECT_EQ(c.http.trusted_proxies.size(), 2u);
   EXPECT_EQ(c.media.max_upload_size, 50ULL << 20);
   EXPECT_EQ(c.media.pending_upload_expiry, std::chrono::hours(24));
