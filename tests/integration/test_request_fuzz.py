@@ -9,7 +9,7 @@ import socket
 from harness import status_of
 
 SEED = 14
-REQUESTS = 2000
+REQUESTS = 5000
 CHECK_EVERY = 50
 METHODS = ["GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "PATCH", "G\x00T", "", "get"]
 TARGETS = ["/_mxcd/health", "/_matrix/media/v3/upload", "/_matrix/media/v1/create",
