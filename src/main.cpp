@@ -112,7 +112,7 @@ int serve(const Config& config) {
     thumbnails.made_upload(std::move(media), std::move(executor));
   });
   api::ClientMediaApi client_api(config, *authenticator, uploads, downloads, thumbnails);
-  api::OperatorApi operator_api(records, *stores, config.database.health_timeout);
+  api::OperatorApi operator_api(records, *stores, config);
   BlobCollector collector(*metadata, *stores, blocking_pool);
   Scrubber scrubber(config.scrub, *metadata, *stores, blocking_pool);
   api::AdminApi admin_api(config, *authenticator, records, collector);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "blob/blob_stores.hpp"
+#include "core/config.hpp"
 #include "http/router.hpp"
 #include "media/media_records.hpp"
 
@@ -9,8 +10,9 @@ namespace mxcd::api {
 
 class OperatorApi {
  public:
-  // health_timeout: how long the health check waits for the database.
-  OperatorApi(MediaRecords& records, BlobStores& stores, std::chrono::milliseconds health_timeout);
+  // Health waits config.database.health_timeout for the database and compares the free space
+  // of config.storage.path with its free_space_reserve.
+  OperatorApi(MediaRecords& records, BlobStores& stores, const Config& config);
   void add_routes(http::Router& router);
 
  private:
@@ -18,7 +20,7 @@ class OperatorApi {
 
   MediaRecords& records_;
   BlobStores& stores_;
-  const std::chrono::milliseconds health_timeout_;
+  const Config& config_;
 };
 
 }  // namespace mxcd::api

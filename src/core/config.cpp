@@ -494,6 +494,7 @@ Config parse(const YAML::Node& root_node) {
   storage.string("path", storage_path);
   require(!storage_path.empty(), "storage.path", "is required");
   c.storage.path = storage_path;
+  storage.size("free_space_reserve", c.storage.free_space_reserve, 0);
   storage.reject_unknown_keys();
 
   c.stores = parse_stores(root);

@@ -104,6 +104,9 @@ struct Config {
   struct Storage {
     // The "local" store, and the working space of the others: caches, spool files, queues.
     std::filesystem::path path;
+    // Space on storage.path that uploads never take: an upload that would leave less free is
+    // refused with 507, and health reports "degraded" while less is free.
+    std::uint64_t free_space_reserve = std::uint64_t{1} << 30;
   } storage;
 
   std::vector<StoreConfig> stores;  // besides "local"

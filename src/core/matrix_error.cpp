@@ -53,6 +53,9 @@ MatrixError MatrixError::limit_exceeded(std::string m, long long retry_after_ms)
 }
 MatrixError MatrixError::internal(std::string m) { return make(500, "M_UNKNOWN", std::move(m)); }
 MatrixError MatrixError::unavailable(std::string m) { return make(503, "M_UNKNOWN", std::move(m)); }
+MatrixError MatrixError::insufficient_storage() {
+  return make(507, "M_UNKNOWN", "The server has no space left to store this file");
+}
 MatrixError MatrixError::not_yet_uploaded() {
   return make(504, "M_NOT_YET_UPLOADED", "The media has not been uploaded yet");
 }

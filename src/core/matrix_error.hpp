@@ -33,6 +33,7 @@ struct MatrixError {
   static MatrixError limit_exceeded(std::string message, long long retry_after_ms);  // 429
   static MatrixError internal(std::string message);           // 500 M_UNKNOWN
   static MatrixError unavailable(std::string message);        // 503 M_UNKNOWN
+  static MatrixError insufficient_storage();                  // 507 M_UNKNOWN
   static MatrixError not_yet_uploaded();                      // 504 M_NOT_YET_UPLOADED
 };
 

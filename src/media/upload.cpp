@@ -1,5 +1,6 @@
 #include "media/upload.hpp"
 
+#include "blob/free_space.hpp"
 #include "core/clock.hpp"
 #include "core/content_disposition.hpp"
 #include "core/identifiers.hpp"
@@ -60,7 +61,18 @@ Status UploadPipeline::check_request(const UploadRequest& request) const {
       length && *length > config_.media.max_upload_size) {
     return too_large(config_.media.max_upload_size);
   }
+  if (auto length = request.body->announced_length(); length && !fits_on_disk(*length)) {
+    return MatrixError::insufficient_storage();
+  }
   return {};
+}
+
+bool UploadPipeline::fits_on_disk(std::uint64_t bytes) const {
+  // Uploads to every store are written to storage.path first: the local store's blobs, or
+  // an S3 store's spool file. A disk whose space cannot be read is not refused here; its
+  // writes still fail with 507 if it is full.
+  auto space = disk_space(config_.storage.path);
+  return !space || body_fits(bytes, space->available, config_.storage.free_space_reserve);
 }
 
 asio::awaitable<Result<UploadPipeline::StoredBlob>> UploadPipeline::store_body(
@@ -77,6 +89,9 @@ asio::awaitable<Result<UploadPipeline::StoredBlob>> UploadPipeline::store_body(
     if ((*writer)->size() + *n > config_.media.max_upload_size) {
       co_return too_large(config_.media.max_upload_size);
     }
+    // Nor can they be refused before they come: each step checks that the next bytes fit
+    // (their own, already written, are not counted again).
+    if (!fits_on_disk(*n)) co_return MatrixError::insufficient_storage();
     if (auto status = (*writer)->append(buffer.get(), *n); !status) co_return status.error();
   }
   BlobId blob = (*writer)->finish();

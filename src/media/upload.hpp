@@ -48,6 +48,8 @@ class UploadPipeline {
 
  private:
   Status check_request(const UploadRequest& request) const;
+  // Whether `bytes` more fit on storage.path and leave storage.free_space_reserve free.
+  bool fits_on_disk(std::uint64_t bytes) const;
   // A blob stored for a new record, with the lease that keeps it until the record exists.
   struct StoredBlob {
     BlobId blob;

@@ -61,6 +61,15 @@ TEST(Config, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.media.max_pending_uploads_per_user, 5u);
   EXPECT_FALSE(c.media.legacy_download_freeze_ms.has_value());
   EXPECT_EQ(c.storage.path, "/var/lib/mxcd");
+  EXPECT_EQ(c.storage.free_space_reserve, 1ULL << 30);
+}
+
+TEST(Config, FreeSpaceReserve) {
+  Config c = load_ok(minimal_with("storage: {path: /var/lib/mxcd, free_space_reserve: 8MiB}\n"));
+  EXPECT_EQ(c.storage.free_space_reserve, 8ULL << 20);
+  EXPECT_EQ(load_ok(minimal_with("storage: {path: /m, free_space_reserve: 0}\n"))
+                .storage.free_space_reserve,
+            0u);
 }
 
 TEST(Config, ValuesAndUnits) {
@@ -167,6 +176,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"media: {max_upload_size: [1, 2]}", "media.max_upload_size"},
         BadCase{"media: {max_upload_size: 10 parsecs}", "media.max_upload_size"},
         BadCase{"media: {max_upload_size: 0}", "media.max_upload_size"},
+        BadCase{"storage: {path: /m, free_space_reserve: lots}", "storage.free_space_reserve"},
         BadCase{"http: {idle_timeout: soon}", "http.idle_timeout"},
         BadCase{"http: {idle_timeout: 0s}", "http.idle_timeout"},
         BadCase{"http: {idle_timeout: -5s}", "http.idle_timeout"},

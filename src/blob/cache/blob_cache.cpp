@@ -1,5 +1,6 @@
 #include "blob/cache/blob_cache.hpp"
 
+#include "blob/free_space.hpp"
 #include "core/identifiers.hpp"
 
 #include <spdlog/spdlog.h>
@@ -88,8 +89,9 @@ Result<std::pair<UniqueFd, fs::path>> BlobCache::create_temporary(const std::str
   fs::path path = tmp_dir_ / (name + "-" + generate_media_id());
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
   if (!fd.valid()) {
-    spdlog::error("cannot create {}: {}", path.string(), std::strerror(errno));
-    return MatrixError::internal("Could not use the local cache");
+    int error = errno;
+    spdlog::error("cannot create {}: {}", path.string(), std::strerror(error));
+    return write_error(error);
   }
   return std::pair{std::move(fd), std::move(path)};
 }

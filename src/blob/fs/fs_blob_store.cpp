@@ -1,5 +1,6 @@
 #include "blob/fs/fs_blob_store.hpp"
 
+#include "blob/free_space.hpp"
 #include "blob/sha256.hpp"
 #include "core/blocking.hpp"
 #include "core/identifiers.hpp"
@@ -50,8 +51,9 @@ class FsBlobStore::Writer final : public BlobWriter {
       ssize_t n = ::write(fd_.get(), p, size);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        spdlog::error("blob write to {} failed: {}", tmp_path_.string(), std::strerror(errno));
-        return MatrixError::internal("Could not store the file");
+        int error = n == 0 ? ENOSPC : errno;  // a write of nothing is a full disk
+        spdlog::error("blob write to {} failed: {}", tmp_path_.string(), std::strerror(error));
+        return write_error(error);
       }
       p += n;
       size -= static_cast<std::size_t>(n);
@@ -69,16 +71,19 @@ class FsBlobStore::Writer final : public BlobWriter {
 
   boost::asio::awaitable<Status> commit() override {
     const BlobId& id = id_;
+    int error_number = 0;
     auto error = co_await run_blocking(pool_, [&]() -> std::string {
       // The new bytes take the blob's place even when a file of that name is there already:
       // they were hashed on their way in, while that file may have been damaged since it
       // was written. This is also how a damaged blob is repaired.
-      if (::fsync(fd_.get()) != 0) return errno_text("fsync");
-      return store_.place(tmp_path_, id.sha256);
+      std::string failed = ::fsync(fd_.get()) != 0 ? errno_text("fsync")
+                                                   : store_.place(tmp_path_, id.sha256);
+      error_number = errno;
+      return failed;
     });
     if (!error.empty()) {
       spdlog::error("storing blob {} failed: {}", id.sha256, error);
-      co_return MatrixError::internal("Could not store the file");
+      co_return write_error(error_number);
     }
     fd_.reset();
     committed_ = true;
@@ -144,8 +149,9 @@ Result<std::unique_ptr<BlobWriter>> FsBlobStore::begin_write(const std::string& 
   fs::path tmp_path = tmp_dir_ / ("upload-" + generate_media_id());
   UniqueFd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640));
   if (!fd.valid()) {
-    spdlog::error("cannot create {}: {}", tmp_path.string(), std::strerror(errno));
-    return MatrixError::internal("Could not store the file");
+    int error = errno;
+    spdlog::error("cannot create {}: {}", tmp_path.string(), std::strerror(error));
+    return write_error(error);
   }
   return std::unique_ptr<BlobWriter>(
       std::make_unique<Writer>(*this, std::move(tmp_path), std::move(fd), blocking_pool_));

@@ -1,5 +1,6 @@
 #include "blob/s3/s3_blob_store.hpp"
 
+#include "blob/free_space.hpp"
 #include "blob/sha256.hpp"
 #include "core/blocking.hpp"
 #include "core/clock.hpp"
@@ -32,10 +33,12 @@ constexpr auto kMaxQueueRetry = std::chrono::minutes(1);
 // How often the store looks for multipart uploads that were never finished.
 constexpr auto kStaleUploadSweepInterval = std::chrono::hours(24);
 
+// On failure errno says why (ENOSPC for a write of nothing).
 bool write_all(int fd, const char* data, std::size_t size, std::uint64_t offset) {
   while (size > 0) {
     ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = ENOSPC;
     if (n <= 0) return false;
     data += n;
     size -= static_cast<std::size_t>(n);
@@ -64,8 +67,9 @@ class S3BlobStore::Writer final : public BlobWriter {
   Status append(const void* data, std::size_t size) override {
     hash_.update(data, size);
     if (!write_all(fd_.get(), static_cast<const char*>(data), size, size_)) {
-      spdlog::error("spool write to {} failed: {}", path_.string(), std::strerror(errno));
-      return MatrixError::internal("Could not store the file");
+      int error = errno;
+      spdlog::error("spool write to {} failed: {}", path_.string(), std::strerror(error));
+      return write_error(error);
     }
     size_ += size;
     return {};
@@ -81,11 +85,12 @@ class S3BlobStore::Writer final : public BlobWriter {
   asio::awaitable<Status> commit() override {
     if (store_.config_.durability == S3StoreConfig::Durability::background) {
       // Acknowledged once on local disk: the bytes and the queue entry must survive a crash.
-      bool synced = co_await run_blocking(store_.blocking_pool_,
-                                          [fd = fd_.get()] { return ::fsync(fd) == 0; });
-      if (!synced) {
-        spdlog::error("fsync of {} failed: {}", path_.string(), std::strerror(errno));
-        co_return MatrixError::internal("Could not store the file");
+      int sync_error = co_await run_blocking(store_.blocking_pool_, [fd = fd_.get()] {
+        return ::fsync(fd) == 0 ? 0 : errno;
+      });
+      if (sync_error != 0) {
+        spdlog::error("fsync of {} failed: {}", path_.string(), std::strerror(sync_error));
+        co_return write_error(sync_error);
       }
       if (auto status = store_.cache_.publish(blob_, path_, true); !status) co_return status;
       path_.clear();

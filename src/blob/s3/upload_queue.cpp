@@ -1,5 +1,6 @@
 #include "blob/s3/upload_queue.hpp"
 
+#include "blob/free_space.hpp"
 #include "core/unique_fd.hpp"
 
 #include <spdlog/spdlog.h>
@@ -37,8 +38,9 @@ Status UploadQueue::add(const QueuedBlob& blob) {
   if (!write_durably(tmp, std::to_string(blob.queued_ts) + "\n" + blob.content_type) ||
       ::rename(tmp.c_str(), final_path.c_str()) != 0 || !dir_fd.valid() ||
       ::fsync(dir_fd.get()) != 0) {
-    spdlog::error("cannot queue blob {} in {}: {}", blob.sha256, dir_.string(), std::strerror(errno));
-    return MatrixError::internal("Could not store the file");
+    int error = errno;
+    spdlog::error("cannot queue blob {} in {}: {}", blob.sha256, dir_.string(), std::strerror(error));
+    return write_error(error);
   }
   return {};
 }
