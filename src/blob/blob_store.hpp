@@ -158,6 +158,10 @@ class BlobStore {
 
   // Whether the store can take writes (for the health check).
   virtual Status check_writable() = 0;
+  // The local disk is short of space: drops copies it can fetch again (an S3 store's cached
+  // copies, least recently used first, never a queued upload) until about `bytes` are freed.
+  // Returns how many bytes it freed; a store whose files are all it has frees none.
+  virtual std::uint64_t release_space(std::uint64_t /*bytes*/) { return 0; }
   // Ends background work (fills, queued uploads) so that the server can stop.
   virtual void stop() {}
 };

@@ -1,5 +1,7 @@
 #include "blob/free_space.hpp"
 
+#include "core/human_bytes.hpp"
+
 #include <fmt/format.h>
 
 #include <sys/statvfs.h>
@@ -25,9 +27,9 @@ bool body_fits(std::uint64_t bytes, std::uint64_t available, std::uint64_t reser
 }
 
 std::string short_of_space_reason(std::uint64_t available, std::uint64_t reserve) {
-  constexpr double kGiB = 1024.0 * 1024.0 * 1024.0;
-  return fmt::format("storage: {:.1f} GiB free, below the reserve of {:.1f} GiB",
-                     static_cast<double>(available) / kGiB, static_cast<double>(reserve) / kGiB);
+  return fmt::format("storage: {} free, below the reserve of {}",
+                     human_bytes(static_cast<std::int64_t>(available)),
+                     human_bytes(static_cast<std::int64_t>(reserve)));
 }
 
 }  // namespace mxcd

@@ -27,7 +27,7 @@ std::optional<DiskSpace> disk_space(const std::filesystem::path& path);
 // Whether `bytes` more can be written and `reserve` still be left free.
 bool body_fits(std::uint64_t bytes, std::uint64_t available, std::uint64_t reserve);
 
-// "0.1 GiB free, below the reserve of 1 GiB": the reason health gives for a short disk.
+// "storage: 102.4 MiB free, below the reserve of 1.0 GiB": the reason health gives.
 std::string short_of_space_reason(std::uint64_t available, std::uint64_t reserve);
 
 }  // namespace mxcd

@@ -26,19 +26,6 @@ std::string duration_text(std::int64_t seconds) {
 
 }  // namespace
 
-std::string human_bytes(std::int64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  char text[32];
-  std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
-  return text;
-}
-
 Progress::Style Progress::automatic_style() {
   return isatty(STDERR_FILENO) ? Style::bar : Style::lines;
 }

@@ -2,6 +2,8 @@
 // the time left; otherwise (a log file, a pipe) a plain line at a fixed interval.
 #pragma once
 
+#include "core/human_bytes.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -56,7 +58,5 @@ class Progress {
   std::thread thread_;
 };
 
-// "1.5 GiB", "340 KiB", "12 B"
-std::string human_bytes(std::int64_t bytes);
 
 }  // namespace mxcd

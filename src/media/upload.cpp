@@ -51,7 +51,7 @@ UploadPipeline::UploadPipeline(const Config& config, BlobStores& stores, MediaRe
                                UploadWaiters& waiters)
     : config_(config), stores_(stores), records_(records), waiters_(waiters) {}
 
-Status UploadPipeline::check_request(const UploadRequest& request) const {
+Status UploadPipeline::check_request(const UploadRequest& request) {
   if (request.upload_name && !is_valid_upload_name(*request.upload_name)) {
     return MatrixError::invalid_param(
         "filename must be 1 to 255 bytes of UTF-8 without control characters");
@@ -67,12 +67,25 @@ Status UploadPipeline::check_request(const UploadRequest& request) const {
   return {};
 }
 
-bool UploadPipeline::fits_on_disk(std::uint64_t bytes) const {
+bool UploadPipeline::fits_on_disk(std::uint64_t bytes) {
   // Uploads to every store are written to storage.path first: the local store's blobs, or
   // an S3 store's spool file. A disk whose space cannot be read is not refused here; its
   // writes still fail with 507 if it is full.
+  const std::uint64_t reserve = config_.storage.free_space_reserve;
   auto space = disk_space(config_.storage.path);
-  return !space || body_fits(bytes, space->available, config_.storage.free_space_reserve);
+  if (!space || body_fits(bytes, space->available, reserve)) return true;
+  // Cached copies of bucket objects share that disk and can be fetched again: they make room
+  // before an upload is refused.
+  const std::uint64_t available = space->available;
+  const std::uint64_t wanted = available < reserve ? reserve - available + bytes
+                                                   : bytes - (available - reserve);
+  std::uint64_t freed = 0;
+  for (BlobStore* store : stores_.all()) {
+    if (freed < wanted) freed += store->release_space(wanted - freed);
+  }
+  if (freed == 0) return false;
+  space = disk_space(config_.storage.path);
+  return !space || body_fits(bytes, space->available, reserve);
 }
 
 asio::awaitable<Result<UploadPipeline::StoredBlob>> UploadPipeline::store_body(

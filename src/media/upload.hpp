@@ -47,9 +47,10 @@ class UploadPipeline {
                                       UploadRequest request);
 
  private:
-  Status check_request(const UploadRequest& request) const;
-  // Whether `bytes` more fit on storage.path and leave storage.free_space_reserve free.
-  bool fits_on_disk(std::uint64_t bytes) const;
+  Status check_request(const UploadRequest& request);
+  // Whether `bytes` more fit on storage.path and leave storage.free_space_reserve free, once
+  // cached copies have made room if they must.
+  bool fits_on_disk(std::uint64_t bytes);
   // A blob stored for a new record, with the lease that keeps it until the record exists.
   struct StoredBlob {
     BlobId blob;

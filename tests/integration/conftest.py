@@ -55,13 +55,15 @@ def homeserver():
 
 @pytest.fixture
 def start_mxcd(tmp_path, homeserver):
-    """start_mxcd(overrides=None, release=False) starts an instance with a directory of its
-    own; overrides are deep-merged into the default test config. With start=False the
+    """start_mxcd(overrides=None, release=False, small_disk=None) starts an instance with a
+    directory of its own; overrides are deep-merged into the default test config; small_disk
+    puts storage.path on a tmpfs of its own (harness.on_small_disk). With start=False the
     instance is only set up (and still stopped and checked at the end)."""
     instances = []
 
-    def start(overrides=None, release=False, start=True):
-        instance = Mxcd(tmp_path / f"mxcd{len(instances)}", homeserver.url, overrides, release)
+    def start(overrides=None, release=False, start=True, small_disk=None):
+        instance = Mxcd(tmp_path / f"mxcd{len(instances)}", homeserver.url, overrides, release,
+                        small_disk)
         instances.append(instance)  # before start(), so a failed start is cleaned up too
         if start:
             instance.start()

@@ -102,6 +102,18 @@ def merge(base, overrides):
     return base
 
 
+def on_small_disk(options, mount_point, command):
+    """command, run in a mount namespace of its own in which mount_point is a tmpfs mounted
+    with options: a disk that can be filled without touching the machine's. It lives as long
+    as the process (a restart starts on an empty one) and nobody else sees it; the process's
+    PID stays that of command (unshare and sh exec it)."""
+    namespace = ["unshare", "--mount", "--propagation", "private"]
+    if os.geteuid() != 0:
+        namespace[1:1] = ["--user", "--map-root-user"]
+    script = 'mount -t tmpfs -o "$1" mxcd-test-disk "$2" && shift 2 && exec "$@"'
+    return namespace + ["sh", "-c", script, "sh", options, str(mount_point)] + command
+
+
 def wait_until(predicate, timeout=10, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -166,12 +178,16 @@ class RawResponse:
 class Mxcd:
     """One mxcd process. JSON is valid YAML, so the config is written as JSON."""
 
-    def __init__(self, directory, homeserver_url, overrides=None, release=False):
+    def __init__(self, directory, homeserver_url, overrides=None, release=False,
+                 small_disk=None):
+        """small_disk: tmpfs mount options ("size=64m,nr_inodes=400") for a filesystem of
+        the process's own under storage.path (see on_small_disk)."""
         self.dir = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.storage = directory / "media"
+        self.storage_path = directory / "media"
+        self.small_disk = small_disk
         self.db_path = directory / "mxcd.sqlite3"
         self.log_path = directory / "mxcd.log"
         self.binary = release_binary() if release else asan_binary()
@@ -181,7 +197,7 @@ class Mxcd:
             "http": {"threads": 2},
             "auth": {"homeserver_url": homeserver_url, "token_cache_ttl": "60s",
                      "static_tokens": [{"token": DEV_TOKEN, "user_id": DEV_USER}]},
-            "storage": {"path": str(self.storage)},
+            "storage": {"path": str(self.storage_path)},
             "database": {"sqlite": {"path": str(self.db_path)}},
             "media": {"max_upload_size": MAX_UPLOAD, "legacy_download_freeze": "off"},
         }
@@ -212,12 +228,22 @@ class Mxcd:
         """Writes self.config, for the next start."""
         self.config_path.write_text(json.dumps(self.config))
 
+    @property
+    def storage(self):
+        """storage.path as the test sees it: on a small disk, through the process's root."""
+        if self.small_disk and self.running():
+            return Path(f"/proc/{self.pid}/root") / self.storage_path.relative_to("/")
+        return self.storage_path
+
     # The process
     def start(self):
+        command = [str(self.binary), "serve", "--config", str(self.config_path)]
+        if self.small_disk:
+            self.storage_path.mkdir(parents=True, exist_ok=True)
+            command = on_small_disk(self.small_disk, self.storage_path, command)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(self.binary), "serve", "--config", str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=server_env())
+                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=server_env())
         deadline = time.monotonic() + START_DEADLINE
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,5 +1,6 @@
-// Reading stored bytes back (blob/blob_digest) and the cache's side of the scrubber: a
-// damaged copy is dropped only when it is still the file that was hashed and not pinned.
+// Reading stored bytes back (blob/blob_digest) and the cache's side of the scrubber (a
+// damaged copy is dropped only when it is still the file that was hashed and not pinned)
+// and of a full disk (copies dropped to make room, never a pinned one).
 #include "blob/blob_digest.hpp"
 #include "blob/cache/blob_cache.hpp"
 
@@ -102,6 +103,27 @@ TEST_F(BlobCheck, PinnedCopyIsNeverDropped) {
   ASSERT_TRUE(copy.has_value());
   EXPECT_FALSE(cache.remove_if_same(blob.sha256, *copy));
   EXPECT_TRUE(fs::exists(cache.path_of(blob.sha256)));
+}
+
+TEST_F(BlobCheck, ReleasingSpaceDropsLeastRecentlyUsedUnpinnedCopies) {
+  BlobCache cache(root_, 1 << 20, {});
+  BlobId oldest = cache_blob(cache, std::string(100, 'a'), false);
+  BlobId queued = cache_blob(cache, std::string(100, 'b'), true);
+  BlobId used = cache_blob(cache, std::string(100, 'c'), false);
+  BlobId newest = cache_blob(cache, std::string(100, 'd'), false);
+  EXPECT_TRUE(cache.open(oldest).valid());  // now used after all the others
+  // 150 bytes wanted: "c" (the least recently used that is not queued) and "d" go.
+  EXPECT_EQ(cache.release(150), 200u);
+  EXPECT_FALSE(fs::exists(cache.path_of(used.sha256)));
+  EXPECT_FALSE(fs::exists(cache.path_of(newest.sha256)));
+  EXPECT_TRUE(fs::exists(cache.path_of(oldest.sha256)));
+  EXPECT_TRUE(fs::exists(cache.path_of(queued.sha256)));
+  EXPECT_EQ(cache.bytes(), 200u);
+  // Asked for more than is left: all but the queued copy, and no more.
+  EXPECT_EQ(cache.release(1000), 100u);
+  EXPECT_EQ(cache.count(), 1u);
+  EXPECT_TRUE(cache.pinned(queued.sha256));
+  EXPECT_EQ(cache.release(1000), 0u);
 }
 
 TEST_F(BlobCheck, InspectingACacheChangesNothing) {

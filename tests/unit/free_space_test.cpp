@@ -48,9 +48,9 @@ TEST(DiskSpace, ReadsTheFilesystemOfAPath) {
   EXPECT_FALSE(disk_space("/no/such/directory/anywhere").has_value());
 }
 
-TEST(ShortOfSpaceReason, InGiB) {
+TEST(ShortOfSpaceReason, SaysWhatIsFreeAndWhatIsKept) {
   EXPECT_EQ(short_of_space_reason(std::uint64_t{1} << 29, std::uint64_t{1} << 30),
-            "storage: 0.5 GiB free, below the reserve of 1.0 GiB");
+            "storage: 512.0 MiB free, below the reserve of 1.0 GiB");
 }
 
 }  // namespace

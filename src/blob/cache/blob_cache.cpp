@@ -184,10 +184,17 @@ std::size_t BlobCache::count() const {
 
 void BlobCache::touch(Entry& entry) { lru_.splice(lru_.end(), lru_, entry.position); }
 
-void BlobCache::evict() {
+std::uint64_t BlobCache::release(std::uint64_t bytes) {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t before = bytes_;
+  evict_down_to(bytes_ > bytes ? bytes_ - bytes : 0);
+  return before - bytes_;
+}
+
+void BlobCache::evict_down_to(std::uint64_t target_bytes) {
   // Readers that have the file open keep reading it: unlinking only frees the name.
   auto it = lru_.begin();
-  while (bytes_ > max_bytes_ && it != lru_.end()) {
+  while (bytes_ > target_bytes && it != lru_.end()) {
     const std::string& sha256 = *it++;
     if (entries_.at(sha256).pinned) continue;
     forget(sha256);

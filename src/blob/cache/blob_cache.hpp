@@ -37,6 +37,9 @@ class BlobCache {
   void unpin(const std::string& sha256);
   bool pinned(const std::string& sha256) const;
   void remove(const std::string& sha256);
+  // Evicts unpinned copies, least recently used first, until at least `bytes` are freed or
+  // none is left; returns the bytes freed. For a disk that is full before the cache is.
+  std::uint64_t release(std::uint64_t bytes);
 
   // The cached copy for the scrubber, without counting as a use; nullopt on a miss.
   std::optional<LocalCopy> open_copy(const std::string& sha256) const;
@@ -56,7 +59,8 @@ class BlobCache {
     std::list<std::string>::iterator position;  // in lru_
   };
   void touch(Entry& entry);                // mutex_ held
-  void evict();                                          // mutex_ held
+  void evict() { evict_down_to(max_bytes_); }            // mutex_ held
+  void evict_down_to(std::uint64_t target_bytes);        // mutex_ held
   void forget(const std::string& sha256);                // mutex_ held
 
   std::filesystem::path root_;

@@ -53,6 +53,7 @@ class S3BlobStore final : public BlobStore {
   // Also drops the blob's queued upload, unless that upload is under way (then 503: retry).
   boost::asio::awaitable<Status> remove(const BlobId& blob) override;
   Status check_writable() override;
+  std::uint64_t release_space(std::uint64_t bytes) override { return cache_.release(bytes); }
   void stop() override;
   // The object, or the cached copy while the blob waits in the upload queue.
   boost::asio::awaitable<Result<BlobDigest>> digest(const BlobId& blob) override;
