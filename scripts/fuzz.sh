@@ -5,6 +5,8 @@
 # Usage: scripts/fuzz.sh [seconds]   (default 60; everything it makes is in build/fuzz/)
 #   thumbnail_fuzzer   the target, built with clang++ when a source is newer than it
 #   seeds/             small valid images, one or more per format, made once
+#   tests/fuzz/regressions/  (in the repository) inputs the fuzzer once found, replayed first;
+#                      tests/fuzz/regressions.md says what each found
 #   corpus/            the inputs libFuzzer keeps between runs (the seeds are never modified)
 #   fuzz.log           the last run's output; crash-*, leak-*, timeout-*, oom-*: findings
 # Exits non-zero when the fuzzer finds a crash, a hang, a leak or a sanitizer report.
@@ -149,7 +151,8 @@ echo "fuzz: the request parser ok in ${seconds}s"
 echo "== fuzzing the thumbnailer for ${seconds}s (output in $out/fuzz.log)"
 status=0
 "$binary" -max_total_time="$seconds" -max_len=65536 -timeout=10 -rss_limit_mb=2048 \
-  -artifact_prefix="$out/" "$out/corpus" "$out/seeds" >"$out/fuzz.log" 2>&1 || status=$?
+  -artifact_prefix="$out/" "$out/corpus" "$out/seeds" tests/fuzz/regressions >"$out/fuzz.log" 2>&1 ||
+  status=$?
 
 # libFuzzer's last status line reads "#<runs> DONE cov: <n> ft: <n> corp: <n>/<size> ...
 # exec/s: <n> rss: <n>Mb".

@@ -345,6 +345,26 @@ def gif_many_frames(frames=3000, size=16):
                    loop=0)
 
 
+@functools.cache
+def gif_frames_taller_than_canvas(frames=6, width=8, height=65000, canvas_height=16):
+    """A GIF whose logical screen is width x canvas_height and whose frames are each a plain
+    width x height image of a colour of its own: decoders grow the canvas to the frames, so
+    a few KB make pages of 65,000 rows."""
+    palette = [c for k in range(256) for c in ((k * 37) % 256, (k * 91) % 256, (k * 13) % 256)]
+    images = []
+    for index in range(frames):
+        frame = Image.new("P", (width, height), 1 + index)
+        frame.putpalette(palette)
+        single = _encode(frame, "GIF")
+        flags = single[10]
+        colour_table = 3 * 2 ** ((flags & 7) + 1) if flags & 0x80 else 0
+        head = (single[:6] + struct.pack("<HH", width, canvas_height) +
+                single[10:13 + colour_table])
+        images.append(single[single.index(b"\x2c", 13 + colour_table):-1])  # descriptor, data
+    loop = b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"
+    delay = b"\x21\xf9\x04\x00\x0a\x00\x00\x00"  # 100 ms
+    return head + loop + b"".join(delay + image for image in images) + b"\x3b"
+
 
 def _changing_frames(width, height, count):
     """count palette frames of width x height that differ from each other only in a small

@@ -83,6 +83,26 @@ def test_budget_counts_the_frames_decoded_not_the_box(start_mxcd, name):
     assert frame_count(img) == 100 and img.size == (100, 100)
 
 
+def test_crops_of_deep_frames_are_cut_from_decoded_frames(start_mxcd):
+    """An animated crop of a 9 KB GIF whose 6 frames are 8x65,000 (image_fixtures): each
+    frame's piece is cut from the decoded frames, not from libvips's lazy strip of them,
+    which took several times as long inside a single tile, out of the time limit's reach
+    (the thumbnail fuzzer's find, tests/fuzz/regressions/). Every frame keeps its own piece:
+    the centre rows of its own colour."""
+    server = start_mxcd({"thumbnails": {"generate_on_upload": False}}, release=True)
+    media_id = upload_image(server, images.gif_frames_taller_than_canvas(), "image/gif")
+    r = animated_thumbnail(server, media_id, 32, 32, "crop")
+    img = decoded(r)
+    assert r.headers["Content-Type"] == "image/webp"
+    assert frame_count(img) == 6 and img.size == (8, 32)
+    for index in range(6):
+        img.seek(index)
+        k = 1 + index  # the fixture's palette entry for this frame
+        expected = ((k * 37) % 256, (k * 91) % 256, (k * 13) % 256)
+        centre = img.convert("RGB").getpixel((4, 16))
+        assert max(abs(a - b) for a, b in zip(centre, expected)) < 32, (index, centre, expected)
+
+
 # --- the background queue ---
 
 def big_png(index, width, height):
