@@ -357,7 +357,7 @@ class Importer {
     blob.sha256 = known_sha256 && is_sha256_hex(*known_sha256)
                       ? *known_sha256
                       : unhashed_blob_id(bucket_->name(), key);
-    auto lease = co_await records_.lease_blob(blob.sha256);
+    auto lease = co_await records_.lease_adopted_blob(blob.sha256);
     if (!lease) co_return lease.error();
     ++tally_.adopted;
     co_return std::optional<Stored>(Stored{std::move(blob), std::string(bucket_->name()), *lease});
@@ -398,7 +398,7 @@ class Importer {
 
   asio::awaitable<Result<std::optional<Stored>>> commit(BlobWriter& writer, BlobStore& store) {
     BlobId blob = writer.finish();
-    auto lease = co_await records_.commit_leased(writer, blob);
+    auto lease = co_await records_.commit_leased(writer, blob, store.name());
     if (!lease) co_return lease.error();
     tally_.bytes += static_cast<std::int64_t>(blob.size);
     co_return std::optional<Stored>(Stored{std::move(blob), std::string(store.name()), *lease});

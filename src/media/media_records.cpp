@@ -46,12 +46,15 @@ asio::awaitable<Result<RecordPtr>> MediaRecords::find_fresh(const MediaKey& key)
   co_return record;
 }
 
-asio::awaitable<Result<std::int64_t>> MediaRecords::lease_blob(const std::string& sha256) {
+asio::awaitable<Result<std::int64_t>> MediaRecords::lease_blob(
+    const std::string& sha256, std::optional<MetadataStore::BlobToStore> storing) {
   const auto give_up = std::chrono::steady_clock::now() + kLeaseWaitLimit;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (true) {
     auto lease = co_await run_blocking(blocking_pool_, [&] {
-      return store_.lease_blob(sha256, now_ms() + kLeaseDuration.count());
+      const std::int64_t now = now_ms();
+      if (storing) storing->now = now;
+      return store_.lease_blob(sha256, now + kLeaseDuration.count(), storing);
     });
     if (!lease) co_return lease.error();
     if (*lease) co_return **lease;
@@ -65,9 +68,17 @@ asio::awaitable<Result<std::int64_t>> MediaRecords::lease_blob(const std::string
   }
 }
 
+asio::awaitable<Result<std::int64_t>> MediaRecords::lease_adopted_blob(const std::string& sha256) {
+  // Named: GCC 12 destroys a temporary passed to a coroutine's by-value parameter twice.
+  const std::optional<MetadataStore::BlobToStore> storing;
+  co_return co_await lease_blob(sha256, storing);
+}
+
 asio::awaitable<Result<std::int64_t>> MediaRecords::commit_leased(BlobWriter& writer,
-                                                                   const BlobId& blob) {
-  auto lease = co_await lease_blob(blob.sha256);
+                                                                   const BlobId& blob,
+                                                                   std::string_view store) {
+  const std::optional storing = MetadataStore::BlobToStore{blob, std::string(store), 0};
+  auto lease = co_await lease_blob(blob.sha256, storing);
   if (!lease) co_return lease.error();
   if (auto status = co_await writer.commit(); !status) {
     release_lease(*lease);

@@ -29,12 +29,15 @@ class MediaRecords {
   boost::asio::awaitable<Result<RecordPtr>> find(const MediaKey& key);
   // Skips the cache: for records that may be changing (pending uploads).
   boost::asio::awaitable<Result<RecordPtr>> find_fresh(const MediaKey& key);
-  // Leases a blob about to be stored (see MetadataStore), waiting while it is being deleted.
-  boost::asio::awaitable<Result<std::int64_t>> lease_blob(const std::string& sha256);
-  // Leases the finished writer's blob, then makes it durable: leased before the store looks
-  // for the bytes, a deletion of the same bytes cannot run between the store finding them
-  // and a record referring to them. Returns the lease for insert_media or insert_thumbnail.
-  boost::asio::awaitable<Result<std::int64_t>> commit_leased(BlobWriter& writer, const BlobId& blob);
+  // Leases a blob adopted where it is (see MetadataStore), waiting while it is being deleted.
+  boost::asio::awaitable<Result<std::int64_t>> lease_adopted_blob(const std::string& sha256);
+  // Leases the finished writer's blob, then makes it durable in `store`: leased before the
+  // store looks for the bytes, a deletion of the same bytes cannot run between the store
+  // finding them and a record referring to them, and the blob has a row before its bytes
+  // exist (so a crash before the record leaves them to the collector). Returns the lease for
+  // insert_media or insert_thumbnail.
+  boost::asio::awaitable<Result<std::int64_t>> commit_leased(BlobWriter& writer, const BlobId& blob,
+                                                             std::string_view store);
   // Gives up a lease in the background (for an upload that failed).
   void release_lease(std::int64_t lease);
   boost::asio::awaitable<Status> insert(MediaRecord record, std::int64_t lease);
@@ -67,6 +70,9 @@ class MediaRecords {
   void flush_access_times();
 
  private:
+  // The lease, retried while the blob is being deleted; storing as in MetadataStore.
+  boost::asio::awaitable<Result<std::int64_t>> lease_blob(
+      const std::string& sha256, std::optional<MetadataStore::BlobToStore> storing);
   // removals_seen: the removal count before the record was read; nothing is cached when a
   // removal happened since.
   void cache_put(RecordPtr record, std::optional<std::uint64_t> removals_seen = std::nullopt);

@@ -302,7 +302,7 @@ asio::awaitable<Result<ThumbnailRecord>> ThumbnailPipeline::store(const MediaRec
     co_return status.error();
   }
   BlobId blob = (*writer)->finish();
-  auto lease = co_await records_.commit_leased(**writer, blob);
+  auto lease = co_await records_.commit_leased(**writer, blob, target.name());
   if (!lease) co_return lease.error();
   ThumbnailRecord record{std::move(key), std::move(blob), std::string(target.name()),
                          std::move(content_type), now_ms()};

@@ -108,7 +108,7 @@ asio::awaitable<Result<UploadPipeline::StoredBlob>> UploadPipeline::store_body(
     if (auto status = (*writer)->append(buffer.get(), *n); !status) co_return status.error();
   }
   BlobId blob = (*writer)->finish();
-  auto lease = co_await records_.commit_leased(**writer, blob);
+  auto lease = co_await records_.commit_leased(**writer, blob, store.name());
   if (!lease) co_return lease.error();
   co_return StoredBlob{std::move(blob), *lease};
 }

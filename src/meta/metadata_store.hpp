@@ -109,10 +109,20 @@ class MetadataStore {
   // in the same transaction that checks this, so an upload either keeps the blob alive or
   // waits for its deletion to end and then stores the bytes again.
 
+  // Bytes an upload is about to store under their own name (content-addressed) in `store`.
+  struct BlobToStore {
+    BlobId blob;
+    std::string store;
+    std::int64_t now = 0;
+  };
   // A lease on the blob until expires_ts, or nullopt while the blob is being deleted (ask
-  // again shortly).
-  virtual Result<std::optional<std::int64_t>> lease_blob(const std::string& sha256,
-                                                         std::int64_t expires_ts) = 0;
+  // again shortly). With `storing`, a blob no row names yet gets one that nothing refers
+  // to: should the upload never record it (a crash between storing and recording), the
+  // collector deletes its bytes once the lease has expired. Without (a blob adopted in
+  // place, whose object mxcd did not write), no row is added.
+  virtual Result<std::optional<std::int64_t>> lease_blob(
+      const std::string& sha256, std::int64_t expires_ts,
+      const std::optional<BlobToStore>& storing) = 0;
   // Gives up a lease that insert_media will not consume (the upload failed).
   virtual Status release_lease(std::int64_t lease) = 0;
 

@@ -149,6 +149,13 @@ inline constexpr const char* kMarkIfUnreferenced =
     "AND NOT EXISTS (SELECT 1 FROM media WHERE media.sha256 = $2) "
     "AND NOT EXISTS (SELECT 1 FROM thumbnails WHERE thumbnails.sha256 = $2)";
 
+// lease_blob's row for bytes about to be stored (MetadataStore::BlobToStore): unreferenced
+// from the start, so that the collector takes them should no record ever refer to them.
+// Parameters: $1 sha256, $2 size, $3 store, $4 now.
+inline constexpr const char* kInsertBlobToStore =
+    "INSERT INTO blobs (sha256, size, store, created_ts, unreferenced_since_ts) "
+    "VALUES ($1, $2, $3, $4, $4) ON CONFLICT (sha256) DO NOTHING";
+
 // The claim's test that no record, thumbnail or lease holds blob b.
 inline constexpr const char* kNothingRefersToBlob =
     " NOT EXISTS (SELECT 1 FROM blob_leases l WHERE l.sha256 = b.sha256) "

@@ -9,12 +9,13 @@ import errno
 import json
 import os
 import re
+import subprocess
 
 import pytest
 
 import s3_service
-from harness import (ALICE, STORE, RawConnection, assert_error, media_id_of, parse_raw,
-                     raw_error, request_head, sha256, wait_until)
+from harness import (ALICE, STORE, RawConnection, assert_error, media_id_of, on_small_disk,
+                     parse_raw, raw_error, request_head, sha256, wait_until)
 
 MIB = 1024 * 1024
 UPLOAD = "/_matrix/media/v3/upload"
@@ -22,6 +23,17 @@ DISK = "size=32m"
 RESERVE = 8 * MIB
 CONFIG = {"storage": {"free_space_reserve": "8MiB"}, "media": {"max_upload_size": "64MiB"}}
 NO_SPACE = "The server has no space left to store this file"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_disks_can_be_mounted(tmp_path_factory):
+    """Mounting a tmpfs takes root, or user namespaces where root is not at hand."""
+    mount_point = tmp_path_factory.mktemp("small-disk")
+    probe = subprocess.run(on_small_disk("size=1m", mount_point, ["true"]),
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("cannot mount a tmpfs in a mount namespace of its own (needs root or "
+                    f"unprivileged user namespaces): {probe.stderr.strip()}")
 
 
 def available(server):

@@ -51,8 +51,10 @@ class SqliteMetadataStoreTest : public ::testing::Test {
     return r;
   }
 
+  // An upload's lease, taken before it stores the blob's bytes in the local store.
   std::int64_t lease(const BlobId& blob, std::int64_t expires_ts = kLater) {
-    auto leased = store_->lease_blob(blob.sha256, expires_ts);
+    auto leased =
+        store_->lease_blob(blob.sha256, expires_ts, MetadataStore::BlobToStore{blob, "local", kNow});
     EXPECT_TRUE(leased.ok());
     EXPECT_TRUE(leased.ok() && leased->has_value()) << "the blob is being deleted";
     return leased.ok() && leased->has_value() ? **leased : -1;
@@ -161,11 +163,41 @@ TEST_F(SqliteMetadataStoreTest, ReleasedOrExpiredLeasesNoLongerProtect) {
   EXPECT_EQ(claim(kNow + 10), Shas{kOtherBlob.sha256}) << "the lease expired";
 }
 
+TEST_F(SqliteMetadataStoreTest, BytesStoredButNeverRecordedAreClaimedOnceTheLeaseExpires) {
+  lease(kBlob, kNow + 10);  // an upload stored the bytes and died before its record
+  EXPECT_EQ(claim(kNow), Shas{}) << "the lease still holds them";
+  EXPECT_EQ(claim(kNow + 10), Shas{kBlob.sha256});
+}
+
+TEST_F(SqliteMetadataStoreTest, AFailedUploadLeavesItsBytesToTheCollector) {
+  std::int64_t held = lease(kBlob);
+  ASSERT_TRUE(store_->release_lease(held).ok());
+  EXPECT_EQ(claim(), Shas{kBlob.sha256});
+}
+
+TEST_F(SqliteMetadataStoreTest, LeasingStoredBytesKeepsTheBlobRowThereIs) {
+  insert("one", kBlob);
+  std::int64_t held = lease(kBlob);  // the same bytes again: the row stays referenced
+  ASSERT_TRUE(store_->release_lease(held).ok());
+  EXPECT_EQ(claim(kLater + 1), Shas{});
+  auto one = store_->find_media({"example.org", "one"});
+  ASSERT_TRUE(one.ok() && one->has_value());
+  EXPECT_EQ((*one)->store, "local");
+}
+
+TEST_F(SqliteMetadataStoreTest, ALeaseOnAnAdoptedBlobAddsNoRow) {
+  // mxcd did not write an adopted object: however its import ends, it is not mxcd's to delete.
+  auto leased = store_->lease_blob(kBlob.sha256, kNow + 10, std::nullopt);
+  ASSERT_TRUE(leased.ok() && leased->has_value());
+  EXPECT_EQ(claim(kNow + 10), Shas{});
+}
+
 TEST_F(SqliteMetadataStoreTest, NoLeaseWhileDeletingAndANewBlobAfterwards) {
   insert("one", kBlob);
   remove("one");
   ASSERT_EQ(claim(), Shas{kBlob.sha256});
-  auto refused = store_->lease_blob(kBlob.sha256, kLater);
+  auto refused =
+      store_->lease_blob(kBlob.sha256, kLater, MetadataStore::BlobToStore{kBlob, "local", kNow});
   ASSERT_TRUE(refused.ok());
   EXPECT_FALSE(refused->has_value()) << "an upload must wait while the bytes are removed";
   ASSERT_TRUE(store_->finish_blob_deletion(kBlob.sha256).ok());
@@ -207,7 +239,8 @@ TEST_F(SqliteMetadataStoreTest, InsertWithAGoneLeaseIsRefusedAndRecordsNothing) 
   auto found = store_->find_media({"example.org", "one"});
   ASSERT_TRUE(found.ok());
   EXPECT_FALSE(found->has_value());
-  EXPECT_EQ(claim(), Shas{});
+  // What the refused upload stored is the collector's: no record refers to it.
+  EXPECT_EQ(claim(), Shas{kBlob.sha256});
 }
 
 TEST_F(SqliteMetadataStoreTest, FillConsumesTheLease) {

@@ -503,14 +503,18 @@ Result<bool> PostgresMetadataStore::delete_media(const MediaKey& key, std::int64
   });
 }
 
-Result<std::optional<std::int64_t>> PostgresMetadataStore::lease_blob(const std::string& sha256,
-                                                                      std::int64_t expires_ts) {
+Result<std::optional<std::int64_t>> PostgresMetadataStore::lease_blob(
+    const std::string& sha256, std::int64_t expires_ts, const std::optional<BlobToStore>& storing) {
   return transaction("lease_blob", Isolation::serializable,
                      [&](PgConnection& c) -> std::optional<std::int64_t> {
     // A lease need not survive a crash: whoever holds it dies with the process.
     c.exec("SET LOCAL synchronous_commit = off");
     auto blob = c.query("SELECT deleting_since_ts FROM blobs WHERE sha256 = $1", sha256);
     if (blob.rows() > 0 && !blob.is_null(0, 0)) return std::nullopt;
+    if (storing && blob.rows() == 0) {
+      c.query(sql::kInsertBlobToStore, sha256, static_cast<std::int64_t>(storing->blob.size),
+              storing->store, storing->now);
+    }
     auto lease = c.query("INSERT INTO blob_leases (sha256, expires_ts) VALUES ($1, $2) RETURNING id",
                          sha256, expires_ts);
     return lease.integer(0, 0);

@@ -469,8 +469,8 @@ Result<bool> SqliteMetadataStore::delete_media(const MediaKey& key, std::int64_t
   });
 }
 
-Result<std::optional<std::int64_t>> SqliteMetadataStore::lease_blob(const std::string& sha256,
-                                                                    std::int64_t expires_ts) {
+Result<std::optional<std::int64_t>> SqliteMetadataStore::lease_blob(
+    const std::string& sha256, std::int64_t expires_ts, const std::optional<BlobToStore>& storing) {
   std::lock_guard lock(writer_mutex_);
   return guarded("lease_blob", [&]() -> std::optional<std::int64_t> {
     NotDurable not_durable(*writer_);
@@ -480,6 +480,12 @@ Result<std::optional<std::int64_t>> SqliteMetadataStore::lease_blob(const std::s
     bool deleting = q.step() && !q.is_null(0);
     q.reset();
     if (deleting) return std::nullopt;
+    if (storing) {
+      writer_->statement(sql::kInsertBlobToStore)
+          .bind(sha256, static_cast<std::int64_t>(storing->blob.size), storing->store,
+                storing->now)
+          .run();
+    }
     writer_->statement("INSERT INTO blob_leases (sha256, expires_ts) VALUES (?, ?)")
         .bind(sha256, expires_ts)
         .run();

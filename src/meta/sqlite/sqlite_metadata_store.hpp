@@ -32,8 +32,9 @@ class SqliteMetadataStore final : public MetadataStore {
   Result<std::optional<ThumbnailRecord>> insert_thumbnail(const ThumbnailRecord& record,
                                                           std::int64_t lease) override;
   Result<bool> delete_media(const MediaKey& key, std::int64_t now) override;
-  Result<std::optional<std::int64_t>> lease_blob(const std::string& sha256,
-                                                 std::int64_t expires_ts) override;
+  Result<std::optional<std::int64_t>> lease_blob(
+      const std::string& sha256, std::int64_t expires_ts,
+      const std::optional<BlobToStore>& storing) override;
   Status release_lease(std::int64_t lease) override;
   Result<std::vector<DoomedBlob>> claim_unreferenced_blobs(std::int64_t now,
                                                            std::int64_t reclaim_before_ts,
