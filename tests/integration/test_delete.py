@@ -68,8 +68,10 @@ def test_delete_removes_the_record_and_then_the_bytes(admin_mxcd):
     for authenticated in (True, False):
         assert_error(admin_mxcd.download(media_id, authenticated=authenticated), 404, "M_NOT_FOUND")
     assert_error(delete(admin_mxcd, media_id), 404, "M_NOT_FOUND")
-    assert wait_until(lambda: stored_shas(admin_mxcd) == [], timeout=30), admin_mxcd.log()
-    assert admin_mxcd.db("SELECT COUNT(*) FROM blobs") == [(0,)]
+    # The collector removes the bytes first and the blob's row after: wait for both.
+    assert wait_until(lambda: stored_shas(admin_mxcd) == [] and
+                      admin_mxcd.db("SELECT COUNT(*) FROM blobs") == [(0,)], timeout=30), \
+        admin_mxcd.log()
     assert admin_mxcd.media_count() == 0
     assert f"deleted blob {sha256(data)}" in admin_mxcd.log()
 
