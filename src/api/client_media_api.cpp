@@ -263,11 +263,12 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
   }
   const std::string disposition =
       content_disposition(record.content_type, path_filename ? path_filename : record.upload_name);
+  const std::string content_type = served_content_type(record.content_type);
 
   // The spec lets the authenticated path redirect; the legacy one only when the client says
   // it follows redirects.
   if (!legacy_path || request.query_param("allow_redirect") == "true") {
-    RedirectHeaders headers{record.content_type, disposition};
+    RedirectHeaders headers{content_type, disposition};
     if (auto url = downloads_.redirect_url(record, headers)) {
       Response redirect;
       redirect.status = beast_http::status::temporary_redirect;
@@ -277,7 +278,7 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
     }
   }
 
-  set_media_headers(response, record.content_type, disposition);
+  set_media_headers(response, content_type, disposition);
   response.set_header("Accept-Ranges", "bytes");
 
   http::RangeRequest range;

@@ -19,6 +19,13 @@ constexpr std::string_view kInlineSafeTypes[] = {
     "audio/wave",      "audio/wav",       "audio/x-wav",    "audio/x-pn-wav",
     "audio/flac",      "audio/x-flac"};
 
+// Text types a browser decodes with a guess unless told the charset; stored bare, they are
+// served as UTF-8, which is what Matrix clients upload (the list Synapse uses).
+constexpr std::string_view kUtf8DefaultTypes[] = {
+    "text/css",       "text/csv",         "text/html",           "text/calendar",
+    "text/plain",     "text/javascript",  "application/json",    "application/ld+json",
+    "application/rtf", "image/svg+xml",   "text/xml"};
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -83,6 +90,12 @@ bool is_inline_safe_content_type(std::string_view content_type) {
   std::string_view essence = trim(content_type.substr(0, content_type.find(';')));
   return std::any_of(std::begin(kInlineSafeTypes), std::end(kInlineSafeTypes),
                      [&](std::string_view t) { return equals_ignore_case(essence, t); });
+}
+
+std::string served_content_type(std::string_view stored) {
+  const bool bare_text = std::any_of(std::begin(kUtf8DefaultTypes), std::end(kUtf8DefaultTypes),
+                                     [&](std::string_view t) { return equals_ignore_case(stored, t); });
+  return bare_text ? std::string(stored) + "; charset=UTF-8" : std::string(stored);
 }
 
 std::string content_disposition(std::string_view content_type,

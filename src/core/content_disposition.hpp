@@ -1,5 +1,7 @@
-// Content-Disposition for downloads: inline only for the specification's safe media types,
-// attachment otherwise, with a filename encoded so that every client parses it back exactly.
+// How a download describes its bytes. Content-Type: the stored type, with a UTF-8 charset
+// added to bare text types. Content-Disposition: inline only for the specification's safe
+// media types, attachment otherwise, with a filename encoded so that every client parses it
+// back exactly.
 #pragma once
 
 #include <optional>
@@ -7,6 +9,12 @@
 #include <string_view>
 
 namespace mxcd {
+
+// The Content-Type a download is served with: the stored type verbatim ("img/png" stays
+// "img/png"), plus "; charset=UTF-8" when it is exactly one of the text types browsers would
+// otherwise decode with a guess (text/plain, text/html, application/json, image/svg+xml...,
+// compared case-insensitively). A type that names parameters of its own is left as it is.
+std::string served_content_type(std::string_view stored);
 
 // True for the types a browser may show in place (images, audio, video, plain text...).
 // Compared case-insensitively; parameters after ';' are ignored.

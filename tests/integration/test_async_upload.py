@@ -55,7 +55,7 @@ def test_put_while_another_put_is_in_progress_is_409(mxcd):
     conn.send(b"56789")
     assert status_of(conn.read_response()) == 200
     r = mxcd.download(media_id)
-    assert r.content == b"0123456789" and r.headers["Content-Type"] == "text/plain"
+    assert r.content == b"0123456789" and r.headers["Content-Type"] == "text/plain; charset=UTF-8"
 
 
 def test_put_by_another_user_is_403(mxcd):
@@ -156,7 +156,7 @@ def test_waiting_downloads_wake_when_the_upload_lands(mxcd):
     for authenticated in (True, False):
         r = results[authenticated]
         assert r.status_code == 200 and r.content == b"worth the wait"
-        assert r.headers["Content-Type"] == "text/plain"
+        assert r.headers["Content-Type"] == "text/plain; charset=UTF-8"
         # Woken by the upload, well before the 20 s timeout.
         assert r.finished - put_done < 10
 

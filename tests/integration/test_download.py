@@ -20,7 +20,7 @@ def test_response_headers(shared_mxcd, authenticated):
     r = shared_mxcd.download(media_id, authenticated=authenticated)
     assert r.status_code == 200 and r.content == data
     expected = dict(CORS, **{
-        "Content-Type": "text/html",
+        "Content-Type": "text/html; charset=UTF-8",
         "Content-Length": str(len(data)),
         "Content-Security-Policy": CSP,
         "X-Content-Type-Options": "nosniff",
@@ -38,7 +38,7 @@ def test_legacy_download_on_every_version(shared_mxcd, version):
     media_id = shared_mxcd.upload_id(b"legacy", content_type="text/plain")
     r = shared_mxcd.download(media_id, authenticated=False, version=version)
     assert r.status_code == 200 and r.content == b"legacy"
-    assert r.headers["Content-Type"] == "text/plain"
+    assert r.headers["Content-Type"] == "text/plain; charset=UTF-8"
 
 
 @pytest.mark.parametrize("name", ["ascii", "name with spaces", "name;with;semicolons",

@@ -109,7 +109,7 @@ def test_restart_keeps_everything(mxcd):
     pending = mxcd.create_id()
     mxcd.restart()
     r = mxcd.download(media_id)
-    assert r.content == b"persistent" and r.headers["Content-Type"] == "text/plain"
+    assert r.content == b"persistent" and r.headers["Content-Type"] == "text/plain; charset=UTF-8"
     assert mxcd.put(pending, b"after restart").status_code == 200
 
 

@@ -35,6 +35,21 @@ def test_content_type_is_stored_verbatim(shared_mxcd, content_type):
         assert r.headers["Content-Type"] == content_type
 
 
+@pytest.mark.parametrize("stored", ["text/plain", "text/html", "application/json",
+                                    "image/svg+xml", "Text/CSV"])
+def test_bare_text_types_are_served_as_utf8(shared_mxcd, stored):
+    """As Synapse does: a text type stored without a charset is served with UTF-8, which
+    browsers would otherwise guess at. The record keeps the type as it was sent."""
+    text = "h\u00e9llo \u2615"
+    media_id = shared_mxcd.upload_id(text.encode(), content_type=stored)
+    for authenticated in (True, False):
+        r = shared_mxcd.download(media_id, authenticated=authenticated)
+        assert r.headers["Content-Type"] == stored + "; charset=UTF-8"
+        assert r.text == text
+    assert shared_mxcd.db("SELECT content_type FROM media WHERE media_id = ?",
+                          (media_id,)) == [(stored,)]
+
+
 def test_content_type_defaults_to_octet_stream(mxcd):
     media_id = mxcd.upload_id(b"x", content_type=None)
     assert mxcd.download(media_id).headers["Content-Type"] == "application/octet-stream"
@@ -151,7 +166,7 @@ def test_same_bytes_are_stored_once(mxcd):
         (first, "text/plain", "a.txt"), (second, "image/png", "b.png")]
     # Each record keeps its own metadata.
     assert mxcd.download(second).headers["Content-Type"] == "image/png"
-    assert mxcd.download(first).headers["Content-Type"] == "text/plain"
+    assert mxcd.download(first).headers["Content-Type"] == "text/plain; charset=UTF-8"
 
 
 @pytest.mark.skipif(STORE != "local", reason="the local store's layout on disk")

@@ -18,6 +18,21 @@ TEST(InlineSafeTypes, MatchCaseInsensitivelyIgnoringParameters) {
   }
 }
 
+TEST(ServedContentType, BareTextTypesAreServedAsUtf8) {
+  EXPECT_EQ(served_content_type("text/plain"), "text/plain; charset=UTF-8");
+  EXPECT_EQ(served_content_type("Text/HTML"), "Text/HTML; charset=UTF-8");
+  EXPECT_EQ(served_content_type("application/json"), "application/json; charset=UTF-8");
+  EXPECT_EQ(served_content_type("image/svg+xml"), "image/svg+xml; charset=UTF-8");
+}
+
+TEST(ServedContentType, EverythingElseIsVerbatim) {
+  for (const char* stored : {"text/plain; charset=ISO-8859-1", "text/plain;charset=utf-8",
+                             "img/png", "image/png", "text/markdown", "application/octet-stream",
+                             "", "text/plain "}) {
+    EXPECT_EQ(served_content_type(stored), stored);
+  }
+}
+
 TEST(ContentDisposition, WithoutFilename) {
   EXPECT_EQ(content_disposition("image/png", std::nullopt), "inline");
   EXPECT_EQ(content_disposition("text/html", std::nullopt), "attachment");
