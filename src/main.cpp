@@ -5,7 +5,6 @@
 #include "api/operator_api.hpp"
 #include "auth/authenticator.hpp"
 #include "blob/blob_stores.hpp"
-#include "blob/s3/upload_queue.hpp"
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/version.hpp"
@@ -178,27 +177,11 @@ int serve(const Config& config) {
 
 // Reads the queue directories; works while the server runs.
 int print_upload_queues(const Config& config) {
-  for (const auto& store : config.stores) {
-    if (store.type != StoreConfig::Type::s3) continue;
-    const auto queue_dir = config.storage.path / "queue" / store.name;
-    std::size_t count = 0;
-    std::uintmax_t bytes = 0;
-    std::int64_t oldest = 0;
-    if (std::filesystem::exists(queue_dir)) {
-      UploadQueue queue(queue_dir);
-      for (const auto& blob : queue.list()) {
-        std::error_code ec;
-        auto cached = config.storage.path / "cache" / store.name / "blobs" /
-                      blob.sha256.substr(0, 2) / blob.sha256.substr(2, 2) / blob.sha256;
-        auto size = std::filesystem::file_size(cached, ec);
-        bytes += ec ? 0 : size;
-        if (count++ == 0) oldest = blob.queued_ts;
-      }
-    }
-    std::cout << "store " << store.name << " (bucket " << store.s3.bucket << "): " << count
-              << " blob(s), " << bytes << " bytes waiting";
-    if (count > 0) {
-      auto age = std::chrono::milliseconds(now_ms() - oldest);
+  for (const auto& queue : BlobStores::report_queues(config)) {
+    std::cout << "store " << queue.store << " (bucket " << queue.bucket << "): " << queue.blobs
+              << " blob(s), " << queue.bytes << " bytes waiting";
+    if (queue.blobs > 0) {
+      auto age = std::chrono::milliseconds(now_ms() - queue.oldest_queued_ts);
       std::cout << ", the oldest for "
                 << std::chrono::duration_cast<std::chrono::seconds>(age).count() << " s";
     }
@@ -222,7 +205,8 @@ int main(int argc, char** argv) {
   auto* s3_cmd = app.add_subcommand("s3", "S3 store tools");
   s3_cmd->require_subcommand(1);
   auto* queue_cmd = s3_cmd->add_subcommand(
-      "queue", "Show the blobs waiting to be uploaded (durability: background)");
+      "queue", "Summarise the blobs waiting to be uploaded (durability: background): how many, "
+               "how many bytes, the oldest");
   queue_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
   std::string check_store;
   bool check_json = false;

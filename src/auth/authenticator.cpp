@@ -1,6 +1,6 @@
 #include "auth/authenticator.hpp"
 
-#include "blob/sha256.hpp"
+#include "core/sha256.hpp"
 #include "core/http_grammar.hpp"
 
 #include <boost/json/parse.hpp>

@@ -3,7 +3,7 @@
 // `mxcd import synapse --verify`, whichever store the bytes come from.
 #pragma once
 
-#include "blob/sha256.hpp"
+#include "core/sha256.hpp"
 #include "core/result.hpp"
 
 #include <cstdint>

@@ -1,11 +1,12 @@
 // The blob seam. A blob is an immutable byte string named by the SHA-256 of its bytes (or,
-// until its bytes are hashed, by an unhashed id: see unhashed_blob_id). Stores (a local filesystem; an S3 bucket behind a local cache) take bytes through a
+// until its bytes are hashed, by an unhashed id: see blob/blob_names.hpp). Stores (a local
+// filesystem; an S3 bucket behind a local cache) take bytes through a
 // BlobWriter, which hashes as it goes and makes the blob durable on commit, and hand blobs
 // back as open files ready for sendfile(2), possibly still being filled from the bucket.
 #pragma once
 
 #include "blob/blob_digest.hpp"
-#include "blob/sha256.hpp"
+#include "blob/blob_names.hpp"
 #include "core/byte_span.hpp"
 #include "core/growing_file.hpp"
 #include "core/result.hpp"
@@ -36,37 +37,7 @@ struct BlobId {
   std::string location = {};
 };
 
-// Whether a name is a content hash: 64 lower-case hex digits.
-inline bool is_sha256_hex(std::string_view name) {
-  return name.size() == 64 && name.find_first_not_of("0123456789abcdef") == std::string_view::npos;
-}
-
-inline constexpr std::string_view kUnhashedPrefix = "unhashed-";
-
-// The name of an object adopted in place before its bytes were hashed: "unhashed-" and the
-// hex SHA-256 of "<store>\n<location>". The same object always gets the same name, and no
-// name of this form is a content hash, so it never collides with a hashed blob. Such a
-// blob's location is always set; MetadataStore::replace_blob renames it once it is hashed.
-inline std::string unhashed_blob_id(std::string_view store, std::string_view location) {
-  std::string source;
-  source.reserve(store.size() + 1 + location.size());
-  source.append(store).append("\n").append(location);
-  return std::string(kUnhashedPrefix) + Sha256::hex_of(source);
-}
-
-inline bool is_unhashed(std::string_view name) {
-  return name.starts_with(kUnhashedPrefix) && is_sha256_hex(name.substr(kUnhashedPrefix.size()));
-}
 inline bool is_unhashed(const BlobId& blob) { return is_unhashed(blob.sha256); }
-
-// Whether a name is one of the two kinds above, and so safe to use as a file name.
-inline bool is_blob_name(std::string_view name) { return is_sha256_hex(name) || is_unhashed(name); }
-
-// The 64 hex digits of a blob name (of either kind), which spread blobs over directories
-// (<aa>/<bb>/<name>) evenly. The name must pass is_blob_name.
-inline std::string_view blob_name_digits(std::string_view name) {
-  return is_unhashed(name) ? name.substr(kUnhashedPrefix.size()) : name;
-}
 
 class BlobWriter {
  public:

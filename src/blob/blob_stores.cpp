@@ -2,6 +2,7 @@
 
 #include "blob/fs/fs_blob_store.hpp"
 #include "blob/s3/s3_blob_store.hpp"
+#include "blob/s3/upload_queue.hpp"
 
 namespace mxcd {
 
@@ -36,6 +37,26 @@ BlobStore& BlobStores::write_store(MediaKind kind) {
                             : kind == MediaKind::remote_media ? names.remote_media
                                                               : names.thumbnails;
   return *find(name);  // the configuration loader checked that the name exists
+}
+
+std::vector<BlobStores::QueueReport> BlobStores::report_queues(const Config& config) {
+  std::vector<QueueReport> reports;
+  for (const auto& store : config.stores) {
+    if (store.type != StoreConfig::Type::s3) continue;
+    QueueReport& report = reports.emplace_back();
+    report.store = store.name;
+    report.bucket = store.s3.bucket;
+    const auto queued = queue_dir(config.storage.path, store.name);
+    if (!std::filesystem::exists(queued)) continue;  // never used: nothing to create here
+    const auto cached = blobs_dir(cache_root(config.storage.path, store.name));
+    for (const auto& blob : UploadQueue(queued).list()) {
+      std::error_code ec;
+      auto size = std::filesystem::file_size(cached / spread_blob_name(blob.sha256), ec);
+      report.bytes += ec ? 0 : size;
+      if (report.blobs++ == 0) report.oldest_queued_ts = blob.queued_ts;
+    }
+  }
+  return reports;
 }
 
 std::vector<std::string> BlobStores::check_buckets() {

@@ -32,6 +32,18 @@ class BlobStores {
   BlobStore& write_store(MediaKind kind);
   const std::vector<BlobStore*>& all() const { return all_; }
 
+  // What waits in an S3 store's upload queue (durability: background).
+  struct QueueReport {
+    std::string store;
+    std::string bucket;
+    std::size_t blobs = 0;
+    std::uint64_t bytes = 0;          // of the blobs whose cached copy is there
+    std::int64_t oldest_queued_ts = 0;  // when blobs > 0
+  };
+  // One per S3 store, read from the queue and cache directories without opening the stores,
+  // so that it works beside a running server.
+  static std::vector<QueueReport> report_queues(const Config& config);
+
   // Asks every bucket once whether the set-up is right; returns what is wrong.
   std::vector<std::string> check_buckets();
   // Starts background work (upload queues) on context; stop() ends it.

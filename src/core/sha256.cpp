@@ -1,4 +1,4 @@
-#include "blob/sha256.hpp"
+#include "core/sha256.hpp"
 
 #include <stdexcept>
 

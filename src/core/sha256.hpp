@@ -1,4 +1,4 @@
-// Incremental SHA-256 (OpenSSL), the name of every blob.
+// Incremental SHA-256 (OpenSSL): the name of every blob, and the payload hash of S3 requests.
 #pragma once
 
 #include <openssl/evp.h>

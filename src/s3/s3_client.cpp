@@ -1,6 +1,6 @@
 #include "s3/s3_client.hpp"
 
-#include "blob/sha256.hpp"
+#include "core/sha256.hpp"
 #include "core/blocking.hpp"
 #include "http/outbound_header.hpp"
 #include "s3/sigv4.hpp"

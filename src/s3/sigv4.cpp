@@ -1,6 +1,6 @@
 #include "s3/sigv4.hpp"
 
-#include "blob/sha256.hpp"
+#include "core/sha256.hpp"
 #include "core/percent_encoding.hpp"
 
 #include <openssl/hmac.h>

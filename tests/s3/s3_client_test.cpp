@@ -2,7 +2,7 @@
 // starts Ceph RGW, creates a bucket and runs this binary with MXCD_TEST_S3_* set.
 #include "s3/s3_client.hpp"
 
-#include "blob/sha256.hpp"
+#include "core/sha256.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>

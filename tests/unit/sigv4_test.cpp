@@ -1,7 +1,7 @@
 // Runs every case of the AWS Signature Version 4 test suite (shared/aws-sigv4-test-suite):
 // for each request, header signing and query signing must produce the suite's canonical
 // request, string to sign and signature.
-#include "blob/sha256.hpp"
+#include "core/sha256.hpp"
 #include "core/config.hpp"
 #include "s3/sigv4.hpp"
 

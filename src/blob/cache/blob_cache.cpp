@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<std::string>& pinned_sha256s,
                      StoreOpening opening)
-    : root_(std::move(root)), blobs_dir_(root_ / "blobs"), tmp_dir_(root_ / "tmp"),
+    : root_(std::move(root)), blobs_dir_(blobs_dir(root_)), tmp_dir_(tmp_dir(root_)),
       max_bytes_(max_bytes) {
   fs::create_directories(blobs_dir_);
   fs::create_directories(tmp_dir_);
@@ -64,8 +64,7 @@ BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<s
 }
 
 fs::path BlobCache::path_of(const std::string& sha256) const {
-  std::string_view digits = blob_name_digits(sha256);
-  return blobs_dir_ / digits.substr(0, 2) / digits.substr(2, 2) / sha256;
+  return blobs_dir_ / spread_blob_name(sha256);
 }
 
 UniqueFd BlobCache::open(const BlobId& blob) {

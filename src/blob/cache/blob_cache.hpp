@@ -1,6 +1,6 @@
 // A bounded local copy of blobs that live in a remote store, served like local files:
-// <root>/blobs/<aa>/<bb>/<name> (aa and bb from the name's hex digits), least recently used out first once the total passes the
-// configured size. A file appears under blobs/ only when complete (filled in <root>/tmp,
+// <root>/blobs/<aa>/<bb>/<name> (blob/blob_names.hpp), least recently used out first once the
+// total passes the configured size. A file appears under blobs/ only when complete (filled in <root>/tmp,
 // fsynced and renamed), so after a crash or restart the cache is rebuilt by listing it.
 // Pinned blobs (uploads still queued for the remote store) are never evicted.
 #pragma once

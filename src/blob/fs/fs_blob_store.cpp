@@ -1,7 +1,7 @@
 #include "blob/fs/fs_blob_store.hpp"
 
 #include "blob/free_space.hpp"
-#include "blob/sha256.hpp"
+#include "core/sha256.hpp"
 #include "core/blocking.hpp"
 #include "core/identifiers.hpp"
 
@@ -103,8 +103,8 @@ class FsBlobStore::Writer final : public BlobWriter {
 
 FsBlobStore::FsBlobStore(std::string name, fs::path root, boost::asio::thread_pool& blocking_pool,
                          StoreOpening opening)
-    : name_(std::move(name)), root_(std::move(root)), blobs_dir_(root_ / "blobs"), tmp_dir_(root_ / "tmp"),
-      damaged_dir_(root_ / "damaged"), blocking_pool_(blocking_pool) {
+    : name_(std::move(name)), root_(std::move(root)), blobs_dir_(blobs_dir(root_)), tmp_dir_(tmp_dir(root_)),
+      damaged_dir_(damaged_dir(root_)), blocking_pool_(blocking_pool) {
   fs::create_directories(blobs_dir_);
   fs::create_directories(tmp_dir_);
   blobs_dir_fd_.reset(::open(blobs_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -121,7 +121,7 @@ FsBlobStore::FsBlobStore(std::string name, fs::path root, boost::asio::thread_po
 }
 
 fs::path FsBlobStore::blob_path(const std::string& sha256) const {
-  return blobs_dir_ / sha256.substr(0, 2) / sha256.substr(2, 2) / sha256;
+  return blobs_dir_ / spread_blob_name(sha256);
 }
 
 fs::path FsBlobStore::damaged_path(const std::string& sha256) const { return damaged_dir_ / sha256; }

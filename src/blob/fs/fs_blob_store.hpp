@@ -1,5 +1,6 @@
-// Blobs as files on a local filesystem: <root>/blobs/<aa>/<bb>/<sha256>. Only hashed blobs
-// without a location: a blob adopted in place is refused, never served from another file.
+// Blobs as files on a local filesystem: <root>/blobs/<aa>/<bb>/<sha256> (blob/blob_names.hpp).
+// Only hashed blobs without a location: a blob adopted in place is refused, never served
+// from another file.
 // A blob is written to <root>/tmp, fsynced, and renamed into place, so a reader never sees
 // a partial blob and a crash leaves at most a temporary file, which start-up removes.
 // A new upload of bytes already stored replaces the file (its bytes were hashed on the way

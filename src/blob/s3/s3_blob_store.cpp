@@ -1,7 +1,7 @@
 #include "blob/s3/s3_blob_store.hpp"
 
 #include "blob/free_space.hpp"
-#include "blob/sha256.hpp"
+#include "core/sha256.hpp"
 #include "core/blocking.hpp"
 #include "core/clock.hpp"
 #include "s3/sigv4.hpp"
@@ -162,8 +162,8 @@ struct S3BlobStore::Fetch final : s3::ObjectSink {
 S3BlobStore::S3BlobStore(const StoreConfig& config, const fs::path& storage_root,
                          asio::thread_pool& blocking_pool, StoreOpening opening)
     : name_(config.name), config_(config.s3), blocking_pool_(blocking_pool),
-      client_(config.s3, blocking_pool), queue_(storage_root / "queue" / config.name),
-      cache_(storage_root / "cache" / config.name, config.s3.cache_size, queue_.sha256s(),
+      client_(config.s3, blocking_pool), queue_(queue_dir(storage_root, config.name)),
+      cache_(cache_root(storage_root, config.name), config.s3.cache_size, queue_.sha256s(),
              opening) {
   if (opening == StoreOpening::inspect) return;
   for (auto& entry : queue_.list()) {
@@ -184,9 +184,7 @@ S3BlobStore::~S3BlobStore() = default;
 
 std::string S3BlobStore::object_key(const BlobId& blob) const {
   if (!blob.location.empty()) return blob.location;
-  const std::string& sha256 = blob.sha256;
-  std::string key = config_.prefix.empty() ? "" : config_.prefix + "/";
-  return key + sha256.substr(0, 2) + "/" + sha256.substr(2, 2) + "/" + sha256;
+  return mxcd::object_key(config_.prefix, blob.sha256);
 }
 
 std::optional<std::string> S3BlobStore::check_bucket() {
