@@ -18,8 +18,18 @@ AdminApi::AdminApi(const Config& config, auth::Authenticator& authenticator,
     : config_(config), authenticator_(authenticator), records_(records), collector_(collector) {}
 
 void AdminApi::add_routes(http::Router& router) {
-  router.add({beast_http::verb::delete_}, "/_synapse/admin/v1/media/{serverName}/{mediaId}",
+  constexpr std::string_view kMedia = "/_synapse/admin/v1/media/{serverName}/{mediaId}";
+  router.add({beast_http::verb::delete_}, kMedia,
              [this](http::Request& r) { return delete_media(r); });
+  // Synapse serves other methods on this path (GET: the media's details; POST
+  // media/{serverName}/delete) that mxcd does not serve yet. They are unknown endpoints,
+  // 404 M_UNRECOGNIZED like every other path under the prefix: a 405 would say the path is
+  // served here.
+  router.add({beast_http::verb::get, beast_http::verb::head, beast_http::verb::post,
+              beast_http::verb::put, beast_http::verb::patch},
+             kMedia, [](http::Request&) -> asio::awaitable<http::Response> {
+               co_return http::error_response(MatrixError::unrecognized());
+             });
 }
 
 asio::awaitable<Result<auth::Requester>> AdminApi::admin(http::Request& request) {

@@ -632,6 +632,14 @@ class BucketCheck {
     judge("abort-multipart-upload", aborted, "AbortMultipartUpload", "s3:AbortMultipartUpload",
           "AbortMultipartUpload removed the upload and its part.");
     if (aborted.answered && !aborted.error) co_return;
+    if (aborted.answered && aborted.error->code != "AccessDenied") {
+      // A server that does not do it (s3rver) is no reason to keep mxcd off it.
+      S3CheckFinding* refused = finding("abort-multipart-upload");
+      refused->verdict = Verdict::warn;
+      refused->message +=
+          " mxcd works without it: only uploads that fail or are cut off by a crash leave their "
+          "parts behind, and those stay until the server or a lifecycle rule removes them.";
+    }
     // Completing the upload (s3:PutObject) and deleting the object removes it too.
     bool removed = false;
     if (!uploaded.etag.empty()) removed = co_await complete_and_delete(upload_id, uploaded.etag);

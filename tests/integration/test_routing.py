@@ -46,6 +46,18 @@ def test_known_path_with_another_method_is_405(shared_mxcd, method, path, allowe
     assert allowed <= allow and method not in allow, r.headers["Allow"]
 
 
+@pytest.mark.parametrize("method,path", [
+    ("GET", f"/_synapse/admin/v1/media/{SERVER_NAME}/abcdef"),   # Synapse: query the media
+    ("POST", f"/_synapse/admin/v1/media/{SERVER_NAME}/delete"),  # Synapse: delete by age
+    ("PUT", f"/_synapse/admin/v1/media/{SERVER_NAME}/abcdef"),
+])
+@pytest.mark.parametrize("headers", [ALICE, {}], ids=["token", "no-token"])
+def test_admin_media_endpoints_not_served_are_unrecognized(shared_mxcd, method, path, headers):
+    """The admin media prefix is Synapse's: a method mxcd does not serve on a path it serves
+    for DELETE is an unknown endpoint, as docs/http-api.md says, not a 405."""
+    assert_error(shared_mxcd.request(method, path, headers=headers), 404, "M_UNRECOGNIZED")
+
+
 @pytest.mark.parametrize("path", ["/_matrix/media/v3/upload", "/_matrix/media/v1/create",
                                   f"/_matrix/client/v1/media/download/{SERVER_NAME}/abcdef",
                                   "/_matrix/client/v1/media/config", "/_matrix/whatever"])

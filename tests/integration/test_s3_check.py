@@ -277,6 +277,22 @@ def test_payload_signature_refusal_suggests_the_other_mode(tmp_path, s3, bucket,
     assert_scratch_gone(s3, bucket)
 
 
+def test_a_server_that_cannot_abort_multipart_uploads_is_a_warning(tmp_path, s3, bucket,
+                                                                    proxy):
+    """s3rver answers AbortMultipartUpload with an error. mxcd works there (only failed
+    uploads leave parts behind), so it is a WARN, and the check still exits 0."""
+    def refuse_the_next_abort():
+        proxy.add(Rule("DELETE", "uploadId=", times=1, status=501, code="NotImplemented"))
+
+    report = check(tmp_path, s3.store_config(bucket, endpoint=proxy.url),
+                   before_each_run=refuse_the_next_abort)
+    assert report.statuses["abort-multipart-upload"] == "warn"
+    assert "mxcd works without it" in report.message("abort-multipart-upload")
+    assert "completed the scratch upload" in report.message("abort-multipart-upload")
+    assert report.returncode == 0, report.lines
+    assert_scratch_gone(s3, bucket)
+
+
 @pytest.mark.parametrize("offset,status", [(5 * 60, "warn"), (-20 * 60, "fail")])
 def test_clock_skew(tmp_path, s3, bucket, proxy, offset, status):
     proxy.date_offset = offset
