@@ -18,6 +18,9 @@ namespace {
 
 // Bytes read from the network per step. This, not the file size, bounds an upload's memory.
 constexpr std::size_t kUploadChunk = 128 * 1024;
+// How often a body without a length asks the disk for room (a statvfs each time): once per
+// this many bytes, asking each time for room for the next that many.
+constexpr std::uint64_t kFreeSpaceStep = 1024 * 1024;
 
 MatrixError fill_refusal(MetadataStore::FillOutcome outcome) {
   switch (outcome) {
@@ -94,6 +97,7 @@ asio::awaitable<Result<UploadPipeline::StoredBlob>> UploadPipeline::store_body(
   auto writer = store.begin_write(content_type_of(request));
   if (!writer) co_return writer.error();
   auto buffer = std::make_unique<char[]>(kUploadChunk);
+  std::uint64_t room_until = 0;  // bytes the last free-space check made room for
   while (true) {
     auto n = co_await body.read_some(asio::buffer(buffer.get(), kUploadChunk));
     if (!n) co_return n.error();  // the writer's destructor removes the partial file
@@ -102,9 +106,13 @@ asio::awaitable<Result<UploadPipeline::StoredBlob>> UploadPipeline::store_body(
     if ((*writer)->size() + *n > config_.media.max_upload_size) {
       co_return too_large(config_.media.max_upload_size);
     }
-    // Nor can they be refused before they come: each step checks that the next bytes fit
-    // (their own, already written, are not counted again).
-    if (!fits_on_disk(*n)) co_return MatrixError::insufficient_storage();
+    // Nor can they be refused before they come: every kFreeSpaceStep bytes, the next step's
+    // bytes must fit (those already written are not counted again). A disk that fills
+    // faster still fails the write itself with 507.
+    if ((*writer)->size() + *n > room_until) {
+      if (!fits_on_disk(kFreeSpaceStep)) co_return MatrixError::insufficient_storage();
+      room_until = (*writer)->size() + kFreeSpaceStep;
+    }
     if (auto status = (*writer)->append(buffer.get(), *n); !status) co_return status.error();
   }
   BlobId blob = (*writer)->finish();
