@@ -17,8 +17,15 @@ scripts/build.sh release
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
-echo "== unit tests"
-ctest --test-dir build/asan --output-on-failure
+echo "== unit tests (the metadata store's on SQLite and on a PostgreSQL of their own)"
+unit_pg=$(mktemp -d)
+chmod 755 "$unit_pg"  # PostgreSQL runs as its own user when we are root
+trap 'tests/services/postgres-server.sh stop "$unit_pg"' EXIT
+read -r pg_host pg_port pg_user < <(tests/services/postgres-server.sh start "$unit_pg")
+MXCD_TEST_POSTGRES="host=$pg_host port=$pg_port user=$pg_user dbname=postgres" \
+  ctest --test-dir build/asan --output-on-failure
+tests/services/postgres-server.sh stop "$unit_pg"
+trap - EXIT
 
 echo "== integration tests"
 export MXCD_BINARY=$PWD/build/asan/mxcd

@@ -196,7 +196,7 @@ class Importer {
       co_return;
     }
     if (options_.dry_run) {
-      ++tally_.imported;
+      count_imported(row);
       co_await import_thumbnails(row, key);
       co_return;
     }
@@ -218,12 +218,17 @@ class Importer {
       co_return;
     }
     if (*added) {
-      ++tally_.imported;
-      if (row.url_cache) ++tally_.url_previews;
+      count_imported(row);
     } else {
       ++tally_.already;  // recorded meanwhile by another run
     }
     co_await import_thumbnails(row, key);
+  }
+
+  // One row imported (or, in a dry run, that would be).
+  void count_imported(const MediaRow& row) {
+    ++tally_.imported;
+    if (row.url_cache) ++tally_.url_previews;
   }
 
   // Records a stored blob and the rows that refer to it, then gives up the blob's lease.
@@ -590,7 +595,9 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
   std::unique_ptr<BlobStores> stores;
   try {
     database = Database::open(*installation);
-    metadata = open_metadata_store(config.database);
+    // A dry run reads the database as it is, creating and migrating nothing.
+    metadata = open_metadata_store(config.database, options.dry_run ? MetadataOpening::inspect
+                                                                    : MetadataOpening::migrate);
     stores = std::make_unique<BlobStores>(store_config, blocking_pool);
   } catch (const std::exception& e) {
     spdlog::error("cannot import: {}", e.what());

@@ -1,13 +1,29 @@
 #include "meta/open_metadata_store.hpp"
 
-#include "meta/postgres/postgres_metadata_store.hpp"
-#include "meta/sqlite/sqlite_metadata_store.hpp"
+#include "meta/postgres/postgres_backend.hpp"
+#include "meta/sql/sql_metadata_store.hpp"
+#include "meta/sqlite/sqlite_backend.hpp"
 
 namespace mxcd {
 
-std::unique_ptr<MetadataStore> open_metadata_store(const Config::Database& config) {
-  if (config.postgres) return std::make_unique<PostgresMetadataStore>(*config.postgres);
-  return std::make_unique<SqliteMetadataStore>(config.sqlite_path);
+namespace {
+
+std::unique_ptr<sql::Backend> open_backend(const Config::Database& config, MetadataOpening opening) {
+  if (opening == MetadataOpening::inspect) {
+    const int version = config.postgres ? PostgresBackend::stored_schema_version(*config.postgres)
+                                        : SqliteBackend::stored_schema_version(config.sqlite_path);
+    // Nothing stored yet: an empty database in memory reads the same and leaves no trace.
+    if (version == 0) return SqliteBackend::in_memory();
+  }
+  if (config.postgres) return std::make_unique<PostgresBackend>(*config.postgres, opening);
+  return std::make_unique<SqliteBackend>(config.sqlite_path, opening);
+}
+
+}  // namespace
+
+std::unique_ptr<MetadataStore> open_metadata_store(const Config::Database& config,
+                                                   MetadataOpening opening) {
+  return std::make_unique<sql::SqlMetadataStore>(open_backend(config, opening));
 }
 
 }  // namespace mxcd

@@ -1,4 +1,4 @@
-// The metadata store the configuration names: SQLite or PostgreSQL.
+// The metadata store the configuration names: SQLite or PostgreSQL, behind the one SQL store.
 #pragma once
 
 #include "core/config.hpp"
@@ -8,7 +8,13 @@
 
 namespace mxcd {
 
-// Opens and migrates it; throws std::runtime_error with a readable message when it cannot.
-std::unique_ptr<MetadataStore> open_metadata_store(const Config::Database& config);
+// How a process opens the database. The server migrates it (creating it if needed). A
+// command that changes nothing (mxcd import synapse --dry-run) inspects: nothing is created
+// or migrated, and a database that does not exist yet reads as an empty one.
+enum class MetadataOpening { migrate, inspect };
+
+// Throws std::runtime_error with a readable message when it cannot.
+std::unique_ptr<MetadataStore> open_metadata_store(const Config::Database& config,
+                                                   MetadataOpening opening = MetadataOpening::migrate);
 
 }  // namespace mxcd

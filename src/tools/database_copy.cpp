@@ -1,7 +1,6 @@
 #include "tools/database_copy.hpp"
 
-#include "meta/postgres/postgres_metadata_store.hpp"
-#include "meta/sqlite/sqlite_metadata_store.hpp"
+#include "meta/open_metadata_store.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -59,11 +58,13 @@ int copy_sqlite_to_postgres(const Config& config, const std::filesystem::path& s
     spdlog::error("{} is not an SQLite database file", sqlite_path.string());
     return 1;
   }
-  std::unique_ptr<SqliteMetadataStore> source;
-  std::unique_ptr<PostgresMetadataStore> target;
+  Config::Database source_database;
+  source_database.sqlite_path = sqlite_path;
+  std::unique_ptr<MetadataStore> source;
+  std::unique_ptr<MetadataStore> target;
   try {
-    source = std::make_unique<SqliteMetadataStore>(sqlite_path);
-    target = std::make_unique<PostgresMetadataStore>(*config.database.postgres);
+    source = open_metadata_store(source_database);
+    target = open_metadata_store(config.database);
   } catch (const std::exception& e) {
     spdlog::error("cannot copy: {}", e.what());
     return 1;

@@ -60,17 +60,6 @@ std::optional<std::int64_t> PgResult::optional_integer(int row, int column) cons
   return integer(row, column);
 }
 
-bool PgRow::is_null(int column) const { return result_.is_null(row_, column); }
-std::string PgRow::text(int column) const { return result_.text(row_, column); }
-std::int64_t PgRow::integer(int column) const { return result_.integer(row_, column); }
-bool PgRow::flag(int column) const { return result_.flag(row_, column); }
-std::optional<std::string> PgRow::optional_text(int column) const {
-  return result_.optional_text(row_, column);
-}
-std::optional<std::int64_t> PgRow::optional_integer(int column) const {
-  return result_.optional_integer(row_, column);
-}
-
 PgConnection::PgConnection(const std::string& conninfo, const PgTimeouts& timeouts)
     : timeouts_(timeouts) {
   connect(conninfo);

@@ -51,24 +51,6 @@ PgParam pg_param(const std::optional<T>& v) {
   return v ? pg_param(*v) : std::nullopt;
 }
 
-class PgResult;
-
-// One row of a result, read by column.
-class PgRow {
- public:
-  PgRow(const PgResult& result, int row) : result_(result), row_(row) {}
-  bool is_null(int column) const;
-  std::string text(int column) const;
-  std::int64_t integer(int column) const;
-  bool flag(int column) const;
-  std::optional<std::string> optional_text(int column) const;
-  std::optional<std::int64_t> optional_integer(int column) const;
-
- private:
-  const PgResult& result_;
-  int row_;
-};
-
 class PgResult {
  public:
   explicit PgResult(pg_result* result);
@@ -87,7 +69,6 @@ class PgResult {
   bool flag(int row, int column) const;  // a BOOLEAN column
   std::optional<std::string> optional_text(int row, int column) const;
   std::optional<std::int64_t> optional_integer(int row, int column) const;
-  PgRow row(int index) const { return PgRow(*this, index); }
 
  private:
   pg_result* result_;

@@ -1,34 +1,20 @@
-// MetadataStore on PostgreSQL, for any number of mxcd instances sharing one database.
-// Every transaction that changes something runs SERIALIZABLE and is run again when PostgreSQL
-// reports a conflict with another transaction, so the rules that SQLite gets from its single
-// writer (the pending-upload limit, one fill per reservation, a blob deleted only when no
-// record or lease holds it) hold across instances without any lock of our own.
-// Connections come from a bounded pool; a lost connection is replaced, and a database that
-// cannot be reached gives 503 until it is back. Fills of async uploads and deletions are
-// announced to every instance with LISTEN/NOTIFY.
+// MetadataStore written once, in SQL, over a Backend (SQLite or PostgreSQL). Each operation
+// is one transaction of the kind it needs; the backend makes the rules hold across
+// concurrent callers (SQLite with its single writer, PostgreSQL with serializable
+// transactions run again after a conflict).
 #pragma once
 
-#include "core/config.hpp"
 #include "meta/metadata_store.hpp"
+#include "meta/sql/sql_backend.hpp"
 
-#include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
-#include <thread>
 
-namespace mxcd {
+namespace mxcd::sql {
 
-class PgConnection;
-class PgPool;
-
-class PostgresMetadataStore final : public MetadataStore {
+class SqlMetadataStore final : public MetadataStore {
  public:
-  // Connects and migrates the schema (one instance at a time: the others wait). Throws
-  // std::runtime_error with a readable message when it cannot, or when the schema is newer
-  // than this binary.
-  explicit PostgresMetadataStore(const Config::Database::Postgres& config);
-  ~PostgresMetadataStore() override;
+  explicit SqlMetadataStore(std::unique_ptr<Backend> backend);
+  ~SqlMetadataStore() override;
 
   Result<std::optional<MediaRecord>> find_media(const MediaKey& key) override;
   Status insert_media(const MediaRecord& record, std::int64_t lease) override;
@@ -65,25 +51,13 @@ class PostgresMetadataStore final : public MetadataStore {
   void watch_changes(std::function<void(const MediaChange&)> on_change) override;
   void stop_watching() override;
 
-  static int schema_version();
-
  private:
-  enum class Isolation { serializable, read_committed, single_statement };
-  // Runs f(connection) in one transaction, again after a conflict or a lost connection.
-  // single_statement: f runs one statement, which is its own transaction.
+  // Runs body(session) as one transaction; its value (or the backend's error) is the result.
   template <class F>
-  auto transaction(const char* operation, Isolation isolation, F&& f)
-      -> Result<decltype(f(std::declval<PgConnection&>()))>;
-  void migrate();
-  void listen(const std::function<void(const MediaChange&)>& on_change);
+  auto in_transaction(const char* operation, Backend::Kind kind, F&& body)
+      -> Result<decltype(body(std::declval<Session&>()))>;
 
-  Config::Database::Postgres config_;
-  std::unique_ptr<PgPool> pool_;
-
-  std::thread listener_;
-  std::mutex stop_mutex_;
-  std::condition_variable stop_signal_;
-  std::atomic<bool> stopping_{false};
+  std::unique_ptr<Backend> backend_;
 };
 
-}  // namespace mxcd
+}  // namespace mxcd::sql

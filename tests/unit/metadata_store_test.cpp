@@ -1,10 +1,13 @@
-// The blob deletion protocol of the SQLite metadata store: leases, claims, and what a
+// The metadata store, on SQLite and, when MXCD_TEST_POSTGRES holds a libpq conninfo in
+// keyword=value form (scripts/test.sh starts a PostgreSQL for it), on PostgreSQL: every case
+// runs against both backends. First the blob deletion protocol: leases, claims, and what a
 // deletion must never take (a blob that a record, a thumbnail or a live upload still needs).
-// Then blobs adopted in place (locations, unhashed ids, replace_blob), on SQLite and, when
-// MXCD_TEST_POSTGRES holds a libpq conninfo, on PostgreSQL too.
+// Then blobs adopted in place (locations, unhashed ids, replace_blob), and opening a
+// database without changing it.
+#include "meta/open_metadata_store.hpp"
 #include "meta/postgres/pg_connection.hpp"
-#include "meta/postgres/postgres_metadata_store.hpp"
-#include "meta/sqlite/sqlite_metadata_store.hpp"
+#include "meta/postgres/postgres_backend.hpp"
+#include "meta/sqlite/sqlite_backend.hpp"
 
 #include <gtest/gtest.h>
 
@@ -13,6 +16,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 
 namespace mxcd {
 namespace {
@@ -25,18 +29,39 @@ const BlobId kBlob{std::string(64, 'a'), 5};
 const BlobId kOtherBlob{std::string(64, 'b'), 7};
 const BlobId kThumbnailBlob{std::string(64, 'c'), 3};
 
-class SqliteMetadataStoreTest : public ::testing::Test {
+std::string test_name() {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  return std::string(info->test_suite_name()) + "." + info->name();
+}
+
+// The database of one test: an SQLite file in a folder of its own, or a PostgreSQL schema of
+// its own (so that tests may run in parallel on one server), emptied first.
+class MetadataStoreTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     dir_ = std::filesystem::temp_directory_path() /
            ("mxcd-meta-test-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+            std::to_string(std::hash<std::string>()(test_name())));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    store_ = std::make_unique<SqliteMetadataStore>(dir_ / "mxcd.db");
+    if (GetParam() == "sqlite") {
+      database_.sqlite_path = dir_ / "mxcd.db";
+    } else {
+      const char* conninfo = std::getenv("MXCD_TEST_POSTGRES");
+      if (!conninfo) GTEST_SKIP() << "MXCD_TEST_POSTGRES names no PostgreSQL database";
+      schema_ = "mxcd_test_" + std::to_string(std::hash<std::string>()(test_name()));
+      admin_ = std::make_unique<PgConnection>(conninfo, PgTimeouts{});
+      admin_->exec("SET client_min_messages = warning");  // no NOTICE of each DROP
+      admin_->exec(("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_).c_str());
+      Config::Database::Postgres postgres;
+      postgres.conninfo = std::string(conninfo) + " options='-csearch_path=" + schema_ + "'";
+      database_.postgres = postgres;
+    }
+    store_ = open_metadata_store(database_);
   }
   void TearDown() override {
     store_.reset();
+    if (admin_) admin_->exec(("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE").c_str());
     std::filesystem::remove_all(dir_);
   }
 
@@ -88,15 +113,18 @@ class SqliteMetadataStoreTest : public ::testing::Test {
   using Shas = std::vector<std::string>;
 
   std::filesystem::path dir_;
+  Config::Database database_;
+  std::string schema_;                  // PostgreSQL's
+  std::unique_ptr<PgConnection> admin_;  // PostgreSQL's, outside the schema
   std::unique_ptr<MetadataStore> store_;
 };
 
-TEST_F(SqliteMetadataStoreTest, ReferencedBlobsAreNeverClaimed) {
+TEST_P(MetadataStoreTest, ReferencedBlobsAreNeverClaimed) {
   insert("one", kBlob);
   EXPECT_EQ(claim(), Shas{});
 }
 
-TEST_F(SqliteMetadataStoreTest, BlobIsClaimedOnceItsLastRecordIsDeleted) {
+TEST_P(MetadataStoreTest, BlobIsClaimedOnceItsLastRecordIsDeleted) {
   insert("one", kBlob);
   insert("two", kBlob);
   insert("three", kOtherBlob);
@@ -117,13 +145,13 @@ TEST_F(SqliteMetadataStoreTest, BlobIsClaimedOnceItsLastRecordIsDeleted) {
   EXPECT_TRUE(three->has_value());
 }
 
-TEST_F(SqliteMetadataStoreTest, DeleteReportsUnknownMedia) {
+TEST_P(MetadataStoreTest, DeleteReportsUnknownMedia) {
   auto removed = store_->delete_media({"example.org", "missing"}, kNow);
   ASSERT_TRUE(removed.ok());
   EXPECT_FALSE(*removed);
 }
 
-TEST_F(SqliteMetadataStoreTest, DeletingAPendingRecordFreesItsReservation) {
+TEST_P(MetadataStoreTest, DeletingAPendingRecordFreesItsReservation) {
   MediaRecord pending = record("pending", kBlob);
   pending.blob.reset();
   pending.pending_expires_ts = kLater;
@@ -141,7 +169,7 @@ TEST_F(SqliteMetadataStoreTest, DeletingAPendingRecordFreesItsReservation) {
   EXPECT_EQ(claim(), Shas{});
 }
 
-TEST_F(SqliteMetadataStoreTest, LiveLeaseKeepsAnUnreferencedBlob) {
+TEST_P(MetadataStoreTest, LiveLeaseKeepsAnUnreferencedBlob) {
   insert("one", kBlob);
   std::int64_t held = lease(kBlob);  // an upload of the same bytes is under way
   remove("one");
@@ -151,7 +179,7 @@ TEST_F(SqliteMetadataStoreTest, LiveLeaseKeepsAnUnreferencedBlob) {
   EXPECT_EQ(claim(kLater + 1), Shas{});
 }
 
-TEST_F(SqliteMetadataStoreTest, ReleasedOrExpiredLeasesNoLongerProtect) {
+TEST_P(MetadataStoreTest, ReleasedOrExpiredLeasesNoLongerProtect) {
   insert("one", kBlob);
   insert("two", kOtherBlob);
   std::int64_t released = lease(kBlob);
@@ -163,19 +191,19 @@ TEST_F(SqliteMetadataStoreTest, ReleasedOrExpiredLeasesNoLongerProtect) {
   EXPECT_EQ(claim(kNow + 10), Shas{kOtherBlob.sha256}) << "the lease expired";
 }
 
-TEST_F(SqliteMetadataStoreTest, BytesStoredButNeverRecordedAreClaimedOnceTheLeaseExpires) {
+TEST_P(MetadataStoreTest, BytesStoredButNeverRecordedAreClaimedOnceTheLeaseExpires) {
   lease(kBlob, kNow + 10);  // an upload stored the bytes and died before its record
   EXPECT_EQ(claim(kNow), Shas{}) << "the lease still holds them";
   EXPECT_EQ(claim(kNow + 10), Shas{kBlob.sha256});
 }
 
-TEST_F(SqliteMetadataStoreTest, AFailedUploadLeavesItsBytesToTheCollector) {
+TEST_P(MetadataStoreTest, AFailedUploadLeavesItsBytesToTheCollector) {
   std::int64_t held = lease(kBlob);
   ASSERT_TRUE(store_->release_lease(held).ok());
   EXPECT_EQ(claim(), Shas{kBlob.sha256});
 }
 
-TEST_F(SqliteMetadataStoreTest, LeasingStoredBytesKeepsTheBlobRowThereIs) {
+TEST_P(MetadataStoreTest, LeasingStoredBytesKeepsTheBlobRowThereIs) {
   insert("one", kBlob);
   std::int64_t held = lease(kBlob);  // the same bytes again: the row stays referenced
   ASSERT_TRUE(store_->release_lease(held).ok());
@@ -185,14 +213,14 @@ TEST_F(SqliteMetadataStoreTest, LeasingStoredBytesKeepsTheBlobRowThereIs) {
   EXPECT_EQ((*one)->store, "local");
 }
 
-TEST_F(SqliteMetadataStoreTest, ALeaseOnAnAdoptedBlobAddsNoRow) {
+TEST_P(MetadataStoreTest, ALeaseOnAnAdoptedBlobAddsNoRow) {
   // mxcd did not write an adopted object: however its import ends, it is not mxcd's to delete.
   auto leased = store_->lease_blob(kBlob.sha256, kNow + 10, std::nullopt);
   ASSERT_TRUE(leased.ok() && leased->has_value());
   EXPECT_EQ(claim(kNow + 10), Shas{});
 }
 
-TEST_F(SqliteMetadataStoreTest, NoLeaseWhileDeletingAndANewBlobAfterwards) {
+TEST_P(MetadataStoreTest, NoLeaseWhileDeletingAndANewBlobAfterwards) {
   insert("one", kBlob);
   remove("one");
   ASSERT_EQ(claim(), Shas{kBlob.sha256});
@@ -209,7 +237,7 @@ TEST_F(SqliteMetadataStoreTest, NoLeaseWhileDeletingAndANewBlobAfterwards) {
   EXPECT_EQ((**two).blob->sha256, kBlob.sha256);
 }
 
-TEST_F(SqliteMetadataStoreTest, AbandonedDeletionIsRetriedAndUploadsMayLeaseMeanwhile) {
+TEST_P(MetadataStoreTest, AbandonedDeletionIsRetriedAndUploadsMayLeaseMeanwhile) {
   insert("one", kBlob);
   remove("one");
   ASSERT_EQ(claim(), Shas{kBlob.sha256});
@@ -222,7 +250,7 @@ TEST_F(SqliteMetadataStoreTest, AbandonedDeletionIsRetriedAndUploadsMayLeaseMean
   EXPECT_EQ(claim(kLater + 1), Shas{});
 }
 
-TEST_F(SqliteMetadataStoreTest, DeletionLeftByACrashedProcessIsReclaimed) {
+TEST_P(MetadataStoreTest, DeletionLeftByACrashedProcessIsReclaimed) {
   insert("one", kBlob);
   remove("one");
   ASSERT_EQ(claim(kNow), Shas{kBlob.sha256});
@@ -230,7 +258,7 @@ TEST_F(SqliteMetadataStoreTest, DeletionLeftByACrashedProcessIsReclaimed) {
   EXPECT_EQ(claim(kLater, kNow + 1), Shas{kBlob.sha256});
 }
 
-TEST_F(SqliteMetadataStoreTest, InsertWithAGoneLeaseIsRefusedAndRecordsNothing) {
+TEST_P(MetadataStoreTest, InsertWithAGoneLeaseIsRefusedAndRecordsNothing) {
   std::int64_t held = lease(kBlob);
   ASSERT_TRUE(store_->release_lease(held).ok());
   Status inserted = store_->insert_media(record("one", kBlob), held);
@@ -243,7 +271,7 @@ TEST_F(SqliteMetadataStoreTest, InsertWithAGoneLeaseIsRefusedAndRecordsNothing) 
   EXPECT_EQ(claim(), Shas{kBlob.sha256});
 }
 
-TEST_F(SqliteMetadataStoreTest, FillConsumesTheLease) {
+TEST_P(MetadataStoreTest, FillConsumesTheLease) {
   MediaRecord pending = record("pending", kBlob);
   pending.blob.reset();
   pending.pending_expires_ts = kLater;
@@ -257,7 +285,7 @@ TEST_F(SqliteMetadataStoreTest, FillConsumesTheLease) {
   EXPECT_EQ(claim(), Shas{kBlob.sha256});
 }
 
-TEST_F(SqliteMetadataStoreTest, FillWithAGoneLeaseIsRefusedAndStaysPending) {
+TEST_P(MetadataStoreTest, FillWithAGoneLeaseIsRefusedAndStaysPending) {
   MediaRecord pending = record("pending", kBlob);
   pending.blob.reset();
   pending.pending_expires_ts = kLater;
@@ -274,7 +302,7 @@ ThumbnailRecord thumbnail(const std::string& media_id, const BlobId& blob) {
   return {{{"example.org", media_id}, 32, 32, true, false}, blob, "local", "image/png", kNow};
 }
 
-TEST_F(SqliteMetadataStoreTest, ThumbnailIsFoundByItsBoxAndKeepsItsBlob) {
+TEST_P(MetadataStoreTest, ThumbnailIsFoundByItsBoxAndKeepsItsBlob) {
   insert("image", kBlob);
   auto stored = store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob));
   ASSERT_TRUE(stored.ok() && stored->has_value());
@@ -288,7 +316,7 @@ TEST_F(SqliteMetadataStoreTest, ThumbnailIsFoundByItsBoxAndKeepsItsBlob) {
   EXPECT_EQ(claim(), Shas{}) << "the thumbnail refers to its blob";
 }
 
-TEST_F(SqliteMetadataStoreTest, DeletingMediaFreesItsThumbnailsBlobs) {
+TEST_P(MetadataStoreTest, DeletingMediaFreesItsThumbnailsBlobs) {
   insert("image", kBlob);
   ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
   remove("image");
@@ -298,7 +326,7 @@ TEST_F(SqliteMetadataStoreTest, DeletingMediaFreesItsThumbnailsBlobs) {
   EXPECT_EQ(claim(), (Shas{kBlob.sha256, kThumbnailBlob.sha256}));
 }
 
-TEST_F(SqliteMetadataStoreTest, ThumbnailBlobSharedWithMediaStaysWhileEitherRefersToIt) {
+TEST_P(MetadataStoreTest, ThumbnailBlobSharedWithMediaStaysWhileEitherRefersToIt) {
   insert("image", kBlob);
   insert("small", kThumbnailBlob);  // an upload with the same bytes as the thumbnail
   ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
@@ -308,7 +336,7 @@ TEST_F(SqliteMetadataStoreTest, ThumbnailBlobSharedWithMediaStaysWhileEitherRefe
   EXPECT_EQ(claim(), (Shas{kBlob.sha256, kThumbnailBlob.sha256}));
 }
 
-TEST_F(SqliteMetadataStoreTest, ThumbnailOfDeletedMediaIsNotRecordedAndItsBlobIsFreed) {
+TEST_P(MetadataStoreTest, ThumbnailOfDeletedMediaIsNotRecordedAndItsBlobIsFreed) {
   insert("image", kBlob);
   remove("image");
   auto stored = store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob));
@@ -317,7 +345,7 @@ TEST_F(SqliteMetadataStoreTest, ThumbnailOfDeletedMediaIsNotRecordedAndItsBlobIs
   EXPECT_EQ(claim(), (Shas{kBlob.sha256, kThumbnailBlob.sha256}));
 }
 
-TEST_F(SqliteMetadataStoreTest, SecondThumbnailForTheSameBoxKeepsTheFirst) {
+TEST_P(MetadataStoreTest, SecondThumbnailForTheSameBoxKeepsTheFirst) {
   insert("image", kBlob);
   ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
   auto second = store_->insert_thumbnail(thumbnail("image", kOtherBlob), lease(kOtherBlob));
@@ -350,22 +378,8 @@ TEST(UnhashedBlobId, IsStableAndNeverAContentHash) {
   EXPECT_FALSE(is_blob_name(std::string(63, 'a')));
 }
 
-class AdoptedBlobTest : public SqliteMetadataStoreTest,
-                        public ::testing::WithParamInterface<std::string> {
+class AdoptedBlobTest : public MetadataStoreTest {
  protected:
-  void SetUp() override {
-    SqliteMetadataStoreTest::SetUp();
-    if (GetParam() == "sqlite") return;
-    const char* conninfo = std::getenv("MXCD_TEST_POSTGRES");
-    if (!conninfo) GTEST_SKIP() << "MXCD_TEST_POSTGRES names no PostgreSQL database";
-    // A fresh schema: the database is the test's to empty.
-    PgConnection(conninfo, PgTimeouts{})
-        .exec("DROP TABLE IF EXISTS thumbnails, media, blob_leases, blobs, schema_version");
-    Config::Database::Postgres config;
-    config.conninfo = conninfo;
-    store_ = std::make_unique<PostgresMetadataStore>(config);
-  }
-
   const BlobId unhashed_{unhashed_blob_id("bucket", kSynapseKey), 11, kSynapseKey};
   const BlobId hashed_{std::string(64, 'd'), 11};  // what hashing unhashed_'s bytes gives
 
@@ -552,6 +566,76 @@ TEST_P(AdoptedBlobTest, OnlyAContentHashReplacesABlob) {
   EXPECT_EQ(blob_of("adopted").sha256, unhashed_.sha256);
 }
 
+// --- Opening a database without changing it (mxcd import synapse --dry-run) ---
+
+TEST_P(MetadataStoreTest, InspectingADatabaseThatIsNotThereCreatesNothingAndReadsEmpty) {
+  store_.reset();
+  Config::Database absent = database_;
+  if (GetParam() == "sqlite") {
+    absent.sqlite_path = dir_ / "absent" / "mxcd.db";
+  } else {
+    admin_->exec(("DROP SCHEMA " + schema_ + " CASCADE; CREATE SCHEMA " + schema_).c_str());
+  }
+  store_ = open_metadata_store(absent, MetadataOpening::inspect);
+  auto found = store_->find_media({"example.org", "one"});
+  ASSERT_TRUE(found.ok());
+  EXPECT_FALSE(found->has_value());
+  store_.reset();
+  if (GetParam() == "sqlite") {
+    EXPECT_FALSE(std::filesystem::exists(dir_ / "absent"));
+  } else {
+    auto tables = admin_->query(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1", schema_);
+    EXPECT_EQ(tables.integer(0, 0), 0) << "no table was created";
+  }
+}
+
+TEST_P(MetadataStoreTest, InspectingReadsWhatIsThereAndWritesNothing) {
+  insert("one", kBlob);
+  store_.reset();
+  store_ = open_metadata_store(database_, MetadataOpening::inspect);
+  auto found = store_->find_media({"example.org", "one"});
+  ASSERT_TRUE(found.ok());
+  ASSERT_TRUE(found->has_value());
+  EXPECT_EQ((**found).blob->sha256, kBlob.sha256);
+  if (GetParam() == "sqlite") {
+    auto refused = store_->delete_media({"example.org", "one"}, kNow);
+    EXPECT_FALSE(refused.ok()) << "the file is open read-only";
+  }
+}
+
+TEST_P(MetadataStoreTest, AnOlderSchemaIsNotReadWithoutMigrating) {
+  store_.reset();
+  if (GetParam() == "sqlite") {
+    auto backend = std::make_unique<SqliteBackend>(database_.sqlite_path, MetadataOpening::migrate);
+    ASSERT_TRUE(backend->transaction("downgrade", sql::Backend::Kind::write, [](sql::Session& s) {
+      s.query("UPDATE schema_version SET version = 3");
+    }).ok());
+  } else {
+    admin_->exec(("UPDATE " + schema_ + ".schema_version SET version = 3").c_str());
+  }
+  EXPECT_THROW(open_metadata_store(database_, MetadataOpening::inspect), std::runtime_error);
+}
+
+// Parameters are numbered as PostgreSQL numbers them, in whatever order they stand.
+TEST_P(MetadataStoreTest, ParametersAreReadByTheirNumber) {
+  std::unique_ptr<sql::Backend> backend;
+  if (GetParam() == "sqlite") {
+    backend = SqliteBackend::in_memory();
+  } else {
+    backend = std::make_unique<PostgresBackend>(*database_.postgres, MetadataOpening::migrate);
+  }
+  std::vector<std::int64_t> read;
+  ASSERT_TRUE(backend->transaction("parameters", sql::Backend::Kind::read, [&](sql::Session& s) {
+    auto rows = s.query("SELECT CAST($2 AS BIGINT), CAST($1 AS BIGINT), CAST($2 AS BIGINT)",
+                        std::int64_t{1}, std::int64_t{2});
+    for (int c = 0; c < 3; ++c) read.push_back(rows.first().integer(c));
+  }).ok());
+  EXPECT_EQ(read, (std::vector<std::int64_t>{2, 1, 2}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Databases, MetadataStoreTest, ::testing::Values("sqlite", "postgres"),
+                         [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(Databases, AdoptedBlobTest, ::testing::Values("sqlite", "postgres"),
                          [](const auto& info) { return info.param; });
 
