@@ -76,6 +76,14 @@ class MetadataStoreTest : public ::testing::TestWithParam<std::string> {
     return r;
   }
 
+  // A reserved media ID waiting for its bytes.
+  static MediaRecord reservation(const std::string& media_id) {
+    MediaRecord r = record(media_id, kBlob);
+    r.blob.reset();
+    r.pending_expires_ts = kLater;
+    return r;
+  }
+
   // An upload's lease, taken before it stores the blob's bytes in the local store.
   std::int64_t lease(const BlobId& blob, std::int64_t expires_ts = kLater) {
     auto leased =
@@ -152,9 +160,7 @@ TEST_P(MetadataStoreTest, DeleteReportsUnknownMedia) {
 }
 
 TEST_P(MetadataStoreTest, DeletingAPendingRecordFreesItsReservation) {
-  MediaRecord pending = record("pending", kBlob);
-  pending.blob.reset();
-  pending.pending_expires_ts = kLater;
+  MediaRecord pending = reservation("pending");
   auto reserved = store_->reserve_pending(pending, 1, kNow);
   ASSERT_TRUE(reserved.ok());
   ASSERT_TRUE(reserved->reserved);
@@ -272,9 +278,7 @@ TEST_P(MetadataStoreTest, InsertWithAGoneLeaseIsRefusedAndRecordsNothing) {
 }
 
 TEST_P(MetadataStoreTest, FillConsumesTheLease) {
-  MediaRecord pending = record("pending", kBlob);
-  pending.blob.reset();
-  pending.pending_expires_ts = kLater;
+  MediaRecord pending = reservation("pending");
   ASSERT_TRUE(store_->reserve_pending(pending, 5, kNow).ok());
   std::int64_t held = lease(kBlob);
   auto filled = store_->fill_pending(record("pending", kBlob), held, kNow);
@@ -286,9 +290,7 @@ TEST_P(MetadataStoreTest, FillConsumesTheLease) {
 }
 
 TEST_P(MetadataStoreTest, FillWithAGoneLeaseIsRefusedAndStaysPending) {
-  MediaRecord pending = record("pending", kBlob);
-  pending.blob.reset();
-  pending.pending_expires_ts = kLater;
+  MediaRecord pending = reservation("pending");
   ASSERT_TRUE(store_->reserve_pending(pending, 5, kNow).ok());
   auto filled = store_->fill_pending(record("pending", kBlob), 12345, kNow);
   ASSERT_FALSE(filled.ok());

@@ -48,17 +48,12 @@ std::int64_t PgResult::integer(int row, int column) const {
   return std::strtoll(PQgetvalue(result_, row, column), nullptr, 10);
 }
 
-bool PgResult::flag(int row, int column) const { return PQgetvalue(result_, row, column)[0] == 't'; }
 
 std::optional<std::string> PgResult::optional_text(int row, int column) const {
   if (is_null(row, column)) return std::nullopt;
   return text(row, column);
 }
 
-std::optional<std::int64_t> PgResult::optional_integer(int row, int column) const {
-  if (is_null(row, column)) return std::nullopt;
-  return integer(row, column);
-}
 
 PgConnection::PgConnection(const std::string& conninfo, const PgTimeouts& timeouts)
     : timeouts_(timeouts) {

@@ -66,9 +66,7 @@ class PgResult {
   bool is_null(int row, int column) const;
   std::string text(int row, int column) const;
   std::int64_t integer(int row, int column) const;
-  bool flag(int row, int column) const;  // a BOOLEAN column
   std::optional<std::string> optional_text(int row, int column) const;
-  std::optional<std::int64_t> optional_integer(int row, int column) const;
 
  private:
   pg_result* result_;

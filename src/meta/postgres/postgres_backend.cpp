@@ -78,6 +78,7 @@ constexpr const char* kMigrations[] = {
     )sql",
 };
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
+static_assert(kLatestVersion == sql::kSchemaVersion);
 
 // The session advisory lock that lets one instance at a time migrate ("mxcd" in ASCII).
 constexpr const char* kMigrationLock = "SELECT pg_advisory_lock(1836606308)";
@@ -167,16 +168,7 @@ PostgresBackend::PostgresBackend(const Config::Database::Postgres& config, Metad
     : config_(config),
       pool_(std::make_unique<PgPool>(config.conninfo, config.pool_size, pool_timeouts(config),
                                      config.acquire_timeout)) {
-  if (opening == MetadataOpening::inspect) {
-    const int version = stored_schema_version(config);
-    if (version != kLatestVersion) {
-      throw std::runtime_error("the PostgreSQL database has schema version " +
-                               std::to_string(version) + "; only a database at version " +
-                               std::to_string(kLatestVersion) +
-                               " can be read without changing it: run this mxcd once to migrate it");
-    }
-    return;
-  }
+  if (opening == MetadataOpening::inspect) return;  // open_metadata_store checked the version
   try {
     migrate();
   } catch (const PgError& e) {

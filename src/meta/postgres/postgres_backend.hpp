@@ -25,7 +25,7 @@ class PgPool;
 class PostgresBackend final : public sql::Backend {
  public:
   // Migrating, connects and migrates the schema (one instance at a time: the others wait).
-  // Inspecting, changes nothing and needs the schema at this binary's version. Throws
+  // Inspecting, changes nothing and the schema version is the caller's to check. Throws
   // std::runtime_error with a readable message when it cannot, or when the schema is newer
   // than this binary.
   PostgresBackend(const Config::Database::Postgres& config, MetadataOpening opening);

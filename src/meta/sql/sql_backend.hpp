@@ -18,6 +18,10 @@
 
 namespace mxcd::sql {
 
+// The schema version every backend's migrations lead to (each keeps its own list of the same
+// length, in its own DDL).
+inline constexpr int kSchemaVersion = 4;
+
 // A parameter or a column value. PostgreSQL hands every column over as text; integer() reads
 // it either way.
 using Value = std::variant<std::monostate, std::int64_t, std::string>;

@@ -127,7 +127,7 @@ std::optional<bool> being_deleted(Session& s, const std::string& sha256) {
 
 SqlMetadataStore::SqlMetadataStore(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
 
-SqlMetadataStore::~SqlMetadataStore() { stop_watching(); }
+SqlMetadataStore::~SqlMetadataStore() = default;  // the backend stops watching
 
 template <class F>
 auto SqlMetadataStore::in_transaction(const char* operation, Kind kind, F&& body)

@@ -74,6 +74,7 @@ constexpr const char* kMigrations[] = {
     )sql",
 };
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
+static_assert(kLatestVersion == sql::kSchemaVersion);
 
 struct SqliteError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -237,14 +238,7 @@ class Transaction {
 }  // namespace
 
 SqliteBackend::SqliteBackend(const std::filesystem::path& path, MetadataOpening opening) {
-  if (opening == MetadataOpening::inspect) {
-    const int version = stored_schema_version(path);
-    if (version != kLatestVersion) {
-      throw std::runtime_error("the database " + path.string() + " has schema version " +
-                               std::to_string(version) + "; only a database at version " +
-                               std::to_string(kLatestVersion) +
-                               " can be read without changing it: run this mxcd once to migrate it");
-    }
+  if (opening == MetadataOpening::inspect) {  // open_metadata_store checked the version
     writer_.connection = std::make_unique<SqliteConnection>(path, SQLITE_OPEN_READONLY);
     reads_ = &writer_;
     return;
