@@ -4,7 +4,6 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -13,10 +12,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
-#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
-
-#include <stdexcept>
 
 namespace mxcd::http {
 
@@ -54,15 +50,7 @@ asio::awaitable<Result<ClientResponse>> exchange(
 
 }  // namespace
 
-Client::Client(const std::filesystem::path& ca_file) : tls_(asio::ssl::context::tls_client) {
-  tls_.set_default_verify_paths();
-  tls_.set_verify_mode(asio::ssl::verify_peer);
-  if (!ca_file.empty()) {
-    boost::system::error_code ec;
-    tls_.load_verify_file(ca_file.string(), ec);
-    if (ec) throw std::runtime_error("cannot load CA file " + ca_file.string() + ": " + ec.message());
-  }
-}
+Client::Client(const std::filesystem::path& ca_file) : tls_(ca_file) {}
 
 asio::awaitable<Result<ClientResponse>> Client::get(
     const std::string& url, const std::vector<std::pair<std::string, std::string>>& headers,
@@ -99,16 +87,14 @@ asio::awaitable<Result<ClientResponse>> Client::get(
     co_return co_await exchange(stream, request, max_body, host);
   }
 
-  beast::ssl_stream<beast::tcp_stream> stream(executor, tls_);
+  TlsStream stream(executor, tls_.context());
   beast::get_lowest_layer(stream).expires_after(timeout);
-  const bool is_ip = parsed->host_type() == boost::urls::host_type::ipv4 ||
-                     parsed->host_type() == boost::urls::host_type::ipv6;
-  if (!is_ip) SSL_set_tlsext_host_name(stream.native_handle(), host.c_str());  // SNI
-  stream.set_verify_callback(asio::ssl::host_name_verification(host));
+  if (auto problem = TlsConnector::expect_host(stream, host)) co_return failure(*problem);
   co_await beast::get_lowest_layer(stream).async_connect(endpoints, use);
   if (ec) co_return failure("cannot connect to " + host + ":" + port + ": " + ec.message());
-  co_await stream.async_handshake(asio::ssl::stream_base::client, use);
-  if (ec) co_return failure("TLS with " + host + ":" + port + " failed: " + ec.message());
+  const std::string server = host + ":" + port;
+  auto refused = co_await TlsConnector::handshake(stream, server);
+  if (refused) co_return failure(*refused);
   co_return co_await exchange(stream, request, max_body, host);
 }
 

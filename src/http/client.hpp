@@ -1,14 +1,14 @@
 // A small outbound HTTP/1.1 client for JSON exchanges with the homeserver (whoami). One
 // connection per request; one deadline covers resolving, connecting, the TLS handshake,
-// writing and reading. https:// URLs are verified against the system's CA store plus an
-// optional extra CA file, including the host name.
+// writing and reading. https:// URLs are verified as every outbound TLS connection is
+// (http/tls.hpp): the system's CA store plus an optional extra CA file, host name included.
 #pragma once
 
 #include "core/config.hpp"
 #include "core/result.hpp"
+#include "http/tls.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/ssl/context.hpp>
 
 #include <filesystem>
 #include <string>
@@ -34,7 +34,7 @@ class Client {
       Duration timeout, std::size_t max_body = 1024 * 1024);
 
  private:
-  boost::asio::ssl::context tls_;
+  TlsConnector tls_;
 };
 
 }  // namespace mxcd::http

@@ -3,6 +3,9 @@
 #include "core/sha256.hpp"
 #include "core/blocking.hpp"
 #include "http/outbound_header.hpp"
+#include "s3/connection_pool.hpp"
+#include "s3/retry_policy.hpp"
+#include "s3/s3_xml.hpp"
 #include "s3/sigv4.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -11,10 +14,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/buffer_body.hpp>
-#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
@@ -22,18 +22,12 @@
 #include <boost/url/parse.hpp>
 #include <openssl/evp.h>
 #include <openssl/md5.h>
-#include <openssl/ssl.h>
-#include <openssl/x509.h>
-#include <pugixml.hpp>
 #include <spdlog/spdlog.h>
 
 #include <unistd.h>
 
 #include <algorithm>
 #include <limits>
-#include <mutex>
-#include <random>
-#include <sstream>
 #include <stdexcept>
 
 namespace mxcd::s3 {
@@ -51,11 +45,6 @@ namespace {
 constexpr std::size_t kBodyChunk = 256 * 1024;
 // Largest error, list or multipart answer read into memory.
 constexpr std::size_t kMaxAnswer = 8 * 1024 * 1024;
-// Servers close idle keep-alive connections after 5 to 60 s; do not offer them a stale one.
-constexpr auto kMaxIdle = std::chrono::seconds(4);
-constexpr std::size_t kMaxIdleConnections = 64;
-constexpr auto kFirstRetryDelay = std::chrono::milliseconds(100);
-constexpr auto kMaxRetryDelay = std::chrono::seconds(5);
 constexpr unsigned kMaxParts = 10000;
 
 std::string base64(const unsigned char* data, std::size_t size) {
@@ -72,23 +61,12 @@ std::string base64_md5(std::string_view data) {
   return base64(digest, length);
 }
 
-std::string xml_text(const pugi::xml_document& document) {
-  std::ostringstream out;
-  document.save(out, "", pugi::format_raw | pugi::format_no_declaration);
-  return out.str();
-}
-
 MatrixError storage_error(unsigned status, std::string message) {
   MatrixError e;
   e.status = status;
   e.message = std::move(message);
   return e;
 }
-
-// A network failure: no answer, or an answer that broke off.
-struct NetworkFailure {
-  std::string what;
-};
 
 struct Call {
   Call(const char* operation, verb method, std::string key = {})
@@ -129,68 +107,51 @@ Status read_region(const FileRegion& region, std::uint64_t offset, char* buffer,
   return {};
 }
 
-std::chrono::milliseconds backoff(unsigned attempt) {
-  // Full jitter: a random wait up to the exponential cap, so retrying clients spread out.
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  auto cap = std::min<std::chrono::milliseconds>(kFirstRetryDelay * (1LL << std::min(attempt, 16U)),
-                                                 kMaxRetryDelay);
-  return std::chrono::milliseconds(
-      std::uniform_int_distribution<std::int64_t>(cap.count() / 4, cap.count())(random));
-}
-
-}  // namespace
-
-// One connection to the server, plain or TLS, kept open between requests.
-struct Connection {
-  std::unique_ptr<beast::tcp_stream> plain;
-  std::unique_ptr<beast::ssl_stream<beast::tcp_stream>> tls;
-  beast::flat_buffer buffer;
-  asio::execution_context* context = nullptr;  // connections serve the thread that made them
-  std::chrono::steady_clock::time_point idle_since;
-  bool reused = false;
-
-  beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-};
-
-struct Client::Impl {
-  const S3StoreConfig& config;
-  asio::thread_pool& blocking_pool;
-  Credentials credentials;
-  SigningScope scope;
+// Where requests go and how they name the bucket, from the endpoint URL and the addressing
+// style.
+struct Addressing {
+  std::string scheme;
   bool tls = false;
   std::string connect_host, connect_port;
   std::string host_header;  // host[:port] as signed and sent
   std::string path_prefix;  // "/bucket" with path-style addressing, else empty
-  std::string scheme;
-  asio::ssl::context tls_context{asio::ssl::context::tls_client};
+};
+
+Addressing addressing_of(const S3StoreConfig& c) {
+  Addressing a;
+  auto url = boost::urls::parse_absolute_uri(c.endpoint).value();
+  a.scheme = std::string(url.scheme());
+  a.tls = a.scheme == "https";
+  a.connect_host = url.host_address();
+  a.connect_port = url.has_port() ? std::string(url.port()) : a.tls ? "443" : "80";
+  std::string endpoint_host(url.encoded_host_and_port());
+  a.host_header = c.path_style ? endpoint_host : c.bucket + "." + endpoint_host;
+  if (!c.path_style) a.connect_host = c.bucket + "." + a.connect_host;
+  a.path_prefix = c.path_style ? "/" + c.bucket : "";
+  return a;
+}
+
+}  // namespace
+
+struct Client::Impl {
+  const S3StoreConfig& config;
+  asio::thread_pool& blocking_pool;
+  const Addressing address;
+  ConnectionPool connections;
+  Credentials credentials;
+  SigningScope scope;
   NameValues sse_headers;    // on PutObject and CreateMultipartUpload
   NameValues sse_c_headers;  // on every request that reads or writes object bytes
   ErrorContext error_context;
 
-  std::mutex pool_mutex;
-  std::vector<std::unique_ptr<Connection>> idle;
-
-  explicit Impl(const S3StoreConfig& c, asio::thread_pool& pool) : config(c), blocking_pool(pool) {
+  explicit Impl(const S3StoreConfig& c, asio::thread_pool& pool)
+      : config(c), blocking_pool(pool), address(addressing_of(c)),
+        connections(address.connect_host, address.connect_port, address.tls, c.ca_file,
+                    c.connect_timeout) {
     credentials = {c.access_key_id, c.secret_access_key, c.session_token};
     scope.region = c.region;
-    auto url = boost::urls::parse_absolute_uri(c.endpoint).value();
-    scheme = std::string(url.scheme());
-    tls = scheme == "https";
-    connect_host = url.host_address();
-    connect_port = url.has_port() ? std::string(url.port()) : tls ? "443" : "80";
-    std::string endpoint_host(url.encoded_host_and_port());
-    host_header = c.path_style ? endpoint_host : c.bucket + "." + endpoint_host;
-    if (!c.path_style) connect_host = c.bucket + "." + connect_host;
-    path_prefix = c.path_style ? "/" + c.bucket : "";
     error_context = {c.bucket, c.endpoint, c.region, {}};
 
-    tls_context.set_default_verify_paths();
-    tls_context.set_verify_mode(asio::ssl::verify_peer);
-    if (!c.ca_file.empty()) {
-      boost::system::error_code ec;
-      tls_context.load_verify_file(c.ca_file.string(), ec);
-      if (ec) throw std::runtime_error("cannot load CA file " + c.ca_file.string() + ": " + ec.message());
-    }
     using Encryption = S3StoreConfig::Encryption;
     switch (c.encryption) {
       case Encryption::none: break;
@@ -221,87 +182,9 @@ struct Client::Impl {
     }
   }
 
-  std::string object_path(const std::string& key) const { return path_prefix + "/" + key; }
+  std::string object_path(const std::string& key) const { return address.path_prefix + "/" + key; }
 
   std::string describe() const { return "bucket " + config.bucket + " at " + config.endpoint; }
-
-  // --- connections ---
-
-  awaitable<std::unique_ptr<Connection>> connect() {
-    auto executor = co_await asio::this_coro::executor;
-    boost::system::error_code ec;
-    auto use = asio::redirect_error(asio::use_awaitable, ec);
-    tcp::resolver::results_type endpoints;
-    // Names under .localhost are loopback (RFC 6761); glibc does not resolve them all.
-    if (connect_host == "localhost" || connect_host.ends_with(".localhost")) {
-      endpoints = tcp::resolver::results_type::create(
-          tcp::endpoint(asio::ip::address_v4::loopback(),
-                        static_cast<unsigned short>(std::stoi(connect_port))),
-          connect_host, connect_port);
-    } else {
-      tcp::resolver resolver(executor);
-      endpoints = co_await resolver.async_resolve(connect_host, connect_port, use);
-      if (ec) throw NetworkFailure{"cannot resolve " + connect_host + ": " + ec.message()};
-    }
-    auto c = std::make_unique<Connection>();
-    c->context = &executor.context();
-    if (tls) {
-      c->tls = std::make_unique<beast::ssl_stream<beast::tcp_stream>>(executor, tls_context);
-      if (SSL_set_tlsext_host_name(c->tls->native_handle(), connect_host.c_str()) != 1) {
-        throw NetworkFailure{"cannot set the TLS server name"};
-      }
-      // OpenSSL's own name check (for DNS names and IP addresses), unlike a verify callback,
-      // records a mismatch as the verification result, so the error below can name it.
-      if (SSL_set1_host(c->tls->native_handle(), connect_host.c_str()) != 1) {
-        throw NetworkFailure{"cannot set the TLS host name to verify"};
-      }
-    } else {
-      c->plain = std::make_unique<beast::tcp_stream>(executor);
-    }
-    c->lowest().expires_after(config.connect_timeout);
-    co_await c->lowest().async_connect(endpoints, use);
-    if (ec) {
-      throw NetworkFailure{"cannot connect to " + connect_host + ":" + connect_port + ": " +
-                           (ec == beast::error::timeout ? "timed out" : ec.message())};
-    }
-    c->lowest().socket().set_option(tcp::no_delay(true));
-    if (tls) {
-      co_await c->tls->async_handshake(asio::ssl::stream_base::client, use);
-      if (ec) {
-        const long verified = SSL_get_verify_result(c->tls->native_handle());
-        if (verified != X509_V_OK) {
-          throw NetworkFailure{"the TLS certificate of " + connect_host + " is not valid: " +
-                               X509_verify_cert_error_string(verified)};
-        }
-        throw NetworkFailure{"TLS with " + connect_host + " failed: " + ec.message()};
-      }
-    }
-    co_return c;
-  }
-
-  awaitable<std::unique_ptr<Connection>> acquire() {
-    auto executor = co_await asio::this_coro::executor;
-    {
-      std::lock_guard lock(pool_mutex);
-      auto now = std::chrono::steady_clock::now();
-      std::erase_if(idle, [&](const auto& c) { return now - c->idle_since > kMaxIdle; });
-      for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
-        if ((*it)->context == &executor.context()) {
-          auto c = std::move(*it);
-          idle.erase(std::next(it).base());
-          c->reused = true;
-          co_return c;
-        }
-      }
-    }
-    co_return co_await connect();
-  }
-
-  void release(std::unique_ptr<Connection> c) {
-    c->idle_since = std::chrono::steady_clock::now();
-    std::lock_guard lock(pool_mutex);
-    if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(c));
-  }
 
   // --- one attempt ---
 
@@ -314,7 +197,8 @@ struct Client::Impl {
     boost::system::error_code ec;
     auto use = asio::redirect_error(asio::use_awaitable, ec);
     auto fail = [&](const char* stage) {
-      return NetworkFailure{std::string(stage) + " " + connect_host + ":" + connect_port + ": " +
+      return NetworkFailure{std::string(stage) + " " + address.connect_host + ":" +
+                            address.connect_port + ": " +
                             (ec == beast::error::timeout ? "timed out" : ec.message())};
     };
     c.lowest().expires_after(config.read_timeout);
@@ -411,10 +295,11 @@ struct Client::Impl {
                                                              const std::optional<ByteSpan>& range) {
     RequestToSign r;
     r.method = std::string(beast_http::to_string(call.method));
-    r.path = call.key.empty() ? (path_prefix.empty() ? "/" : path_prefix) : object_path(call.key);
+    r.path = call.key.empty() ? (address.path_prefix.empty() ? "/" : address.path_prefix)
+                              : object_path(call.key);
     r.query = call.query;
     r.headers = call.headers;
-    r.headers.emplace_back("Host", host_header);
+    r.headers.emplace_back("Host", address.host_header);
     if (range) {
       const bool open_ended = range->last == std::numeric_limits<std::uint64_t>::max();
       r.headers.emplace_back("Range", "bytes=" + std::to_string(range->first) + "-" +
@@ -462,7 +347,7 @@ struct Client::Impl {
     auto built = build(call, range);
     if (!built) co_return std::move(built).error();
     auto& request = *built;
-    auto c = co_await acquire();
+    auto c = co_await connections.acquire();
     reused = c->reused;
     const bool resumed = delivered > 0;
     // Not a ?: between two co_awaits: GCC 12 destroys the result twice.
@@ -475,7 +360,9 @@ struct Client::Impl {
     if (resumed && status && answer.status == 200) {
       throw NetworkFailure{"the server ignored the Range of a resumed download"};
     }
-    if (status && call.reuse_connection && c->lowest().socket().is_open()) release(std::move(c));
+    if (status && call.reuse_connection && c->lowest().socket().is_open()) {
+      connections.release(std::move(c));
+    }
     co_return status;
   }
 
@@ -489,10 +376,8 @@ struct Client::Impl {
 
   awaitable<Result<Answer>> perform(const Call& call, std::optional<ByteSpan> range,
                                     ObjectSink* sink) {
-    const unsigned attempts = call.retry ? config.max_attempts : 1;
+    const RetryPolicy policy(call.retry ? config.max_attempts : 1);
     std::uint64_t delivered = 0;
-    std::string last_problem;
-    bool last_retryable = true;
     for (unsigned tries = 1;; ++tries) {
       std::optional<ByteSpan> this_range = range;
       if (delivered > 0) {
@@ -501,46 +386,45 @@ struct Client::Impl {
         this_range->first += delivered;
       }
       Answer answer;
-      bool network_failure = false;
-      bool may_repeat = call.idempotent;
-      bool reused = false;
+      AttemptOutcome outcome;
+      outcome.attempt = tries;
+      outcome.idempotent = call.idempotent;
+      std::string problem;
+      S3Error error;
       try {
-        auto status = co_await attempt(call, this_range, sink, answer, delivered, reused);
+        auto status = co_await attempt(call, this_range, sink, answer, delivered,
+                                       outcome.reused_connection);
         if (!status) co_return status.error();
       } catch (const NetworkFailure& failure) {
-        network_failure = true;
-        last_retryable = true;
-        last_problem = failure.what;
-        // A kept-alive connection the server had closed: the request never reached it.
-        if (reused && answer.status == 0) may_repeat = true;
+        outcome.network_failure = true;
+        problem = failure.what;
       }
+      outcome.http_status = answer.status;
 
-      if (!network_failure) {
+      if (!outcome.network_failure) {
         if (answer.status / 100 == 2) co_return answer;
         if (answer.status == 404 && (call.method == verb::head || call.method == verb::get ||
                                      call.method == verb::delete_)) {
           co_return answer;
         }
-        S3Error error = parse_s3_error(answer.status, answer.body,
-                                       {answer.bucket_region, answer.request_id, answer.date});
+        error = parse_s3_error(answer.status, answer.body,
+                               {answer.bucket_region, answer.request_id, answer.date});
         ErrorContext context = error_context;
         context.local_time = std::chrono::system_clock::now();
-        last_problem = explain(error, context);
-        last_retryable = error.retryable();
-        // A throttled or failed request was not carried out: repeating it is safe.
-        may_repeat = may_repeat || error.code == "SlowDown" || answer.status == 429 ||
-                     answer.status == 503;
+        problem = explain(error, context);
+        outcome.error_code = error.code;
       }
-      if (!last_retryable || !may_repeat || tries >= attempts) {
+      const RetryDecision decision = policy.decide(outcome);
+      if (!decision.retry) {
         spdlog::error("S3 {} {} failed after {} attempt(s): {}", call.operation,
-                      call.key.empty() ? describe() : call.key, tries, last_problem);
-        if (network_failure || last_retryable) {
+                      call.key.empty() ? describe() : call.key, tries, problem);
+        if (decision.temporary) {
           co_return storage_error(503, "The media storage is unavailable; try again later");
         }
         co_return storage_error(502, "The media storage refused the request");
       }
-      auto delay = backoff(tries);
-      spdlog::warn("S3 {} {}: {}; retrying in {} ms", call.operation, call.key, last_problem,
+      auto delay = draw_pause(decision);
+      spdlog::warn("S3 {} {}: {}; retrying in {} ms", call.operation, call.key, problem,
                    delay.count());
       asio::steady_timer timer(co_await asio::this_coro::executor, delay);
       boost::system::error_code ignored;
@@ -667,9 +551,7 @@ awaitable<Result<std::string>> Client::create_multipart_upload(const std::string
   call.idempotent = false;
   auto answer = co_await impl_->perform(call);
   if (!answer) co_return answer.error();
-  pugi::xml_document document;
-  document.load_buffer(answer->body.data(), answer->body.size());
-  std::string upload_id = document.child("InitiateMultipartUploadResult").child_value("UploadId");
+  std::string upload_id = xml::upload_id(answer->body);
   if (upload_id.empty()) {
     spdlog::error("S3 CreateMultipartUpload {}: no UploadId in the answer", key);
     co_return storage_error(502, "The media storage sent an invalid answer");
@@ -698,24 +580,16 @@ awaitable<Result<std::string>> Client::upload_part(const std::string& key,
 awaitable<Status> Client::complete_multipart_upload(const std::string& key,
                                                     const std::string& upload_id,
                                                     const std::vector<std::string>& etags) {
-  pugi::xml_document document;
-  auto root = document.append_child("CompleteMultipartUpload");
-  for (std::size_t i = 0; i < etags.size(); ++i) {
-    auto part = root.append_child("Part");
-    part.append_child("PartNumber").text().set(static_cast<unsigned>(i + 1));
-    part.append_child("ETag").text().set(etags[i].c_str());
-  }
   Call call("CompleteMultipartUpload", verb::post, key);
   call.query = {{"uploadId", upload_id}};
-  call.text_body = xml_text(document);
+  call.text_body = xml::complete_multipart_upload(etags);
   call.payload_sha256 = Sha256::hex_of(call.text_body);
   call.headers = {{"Content-Type", "application/xml"}};
   auto answer = co_await impl_->perform(call);
   if (!answer) co_return answer.error();
   // The answer may be 200 with an <Error> inside (the server failed while assembling). Its
   // ETag is not used: some servers (Ceph RGW) send it empty.
-  pugi::xml_document result;
-  if (result.load_buffer(answer->body.data(), answer->body.size()) && result.child("Error")) {
+  if (xml::is_error(answer->body)) {
     S3Error error = parse_s3_error(500, answer->body, {});
     spdlog::error("S3 CompleteMultipartUpload {} failed: {} {}", key, error.code, error.message);
     co_return storage_error(503, "The media storage is unavailable; try again later");
@@ -745,22 +619,15 @@ awaitable<Result<std::vector<MultipartUpload>>> Client::list_multipart_uploads(
     }
     auto answer = co_await impl_->perform(call);
     if (!answer) co_return answer.error();
-    pugi::xml_document document;
-    document.load_buffer(answer->body.data(), answer->body.size());
-    auto result = document.child("ListMultipartUploadsResult");
-    for (auto u : result.children("Upload")) {
-      uploads.push_back({u.child_value("Key"), u.child_value("UploadId"),
-                         parse_iso8601(u.child_value("Initiated")).value_or(
-                             std::chrono::system_clock::time_point{})});
-    }
-    std::string next_key = result.child_value("NextKeyMarker");
+    auto page = xml::multipart_uploads_page(answer->body);
+    for (auto& upload : page.uploads) uploads.push_back(std::move(upload));
     // A server that says "truncated" without a marker to go on from would loop forever.
-    if (std::string_view(result.child_value("IsTruncated")) != "true" || next_key.empty() ||
-        (next_key == key_marker && upload_id_marker == result.child_value("NextUploadIdMarker"))) {
+    if (!page.truncated || page.next_key_marker.empty() ||
+        (page.next_key_marker == key_marker && upload_id_marker == page.next_upload_id_marker)) {
       break;
     }
-    key_marker = std::move(next_key);
-    upload_id_marker = result.child_value("NextUploadIdMarker");
+    key_marker = std::move(page.next_key_marker);
+    upload_id_marker = std::move(page.next_upload_id_marker);
   }
   co_return uploads;
 }
@@ -787,27 +654,18 @@ awaitable<Status> Client::delete_object(const std::string& key) {
 
 awaitable<Result<std::vector<std::string>>> Client::delete_objects(
     const std::vector<std::string>& keys) {
-  pugi::xml_document document;
-  auto root = document.append_child("Delete");
-  root.append_child("Quiet").text().set("true");
-  for (const auto& key : keys) {
-    root.append_child("Object").append_child("Key").text().set(key.c_str());
-  }
   Call call("DeleteObjects", verb::post);
   call.query = {{"delete", ""}};
-  call.text_body = xml_text(document);
+  call.text_body = xml::delete_objects(keys);
   call.payload_sha256 = Sha256::hex_of(call.text_body);
   // S3 requires an integrity header on this request; MD5 is the one every server accepts.
   call.headers = {{"Content-Type", "application/xml"}, {"Content-MD5", base64_md5(call.text_body)}};
   auto answer = co_await impl_->perform(call);
   if (!answer) co_return answer.error();
-  pugi::xml_document result;
-  result.load_buffer(answer->body.data(), answer->body.size());
   std::vector<std::string> failed;
-  for (auto error : result.child("DeleteResult").children("Error")) {
-    spdlog::warn("S3 could not delete {}: {} {}", error.child_value("Key"),
-                 error.child_value("Code"), error.child_value("Message"));
-    failed.emplace_back(error.child_value("Key"));
+  for (auto& error : xml::delete_errors(answer->body)) {
+    spdlog::warn("S3 could not delete {}: {} {}", error.key, error.code, error.message);
+    failed.push_back(std::move(error.key));
   }
   co_return failed;
 }
@@ -820,18 +678,7 @@ awaitable<Result<ListPage>> Client::list_objects(const std::string& prefix,
   if (!continuation_token.empty()) call.query.emplace_back("continuation-token", continuation_token);
   auto answer = co_await impl_->perform(call);
   if (!answer) co_return answer.error();
-  pugi::xml_document document;
-  document.load_buffer(answer->body.data(), answer->body.size());
-  auto result = document.child("ListBucketResult");
-  ListPage page;
-  for (auto item : result.children("Contents")) {
-    page.objects.push_back({item.child_value("Key"),
-                            std::strtoull(item.child_value("Size"), nullptr, 10)});
-  }
-  if (std::string_view(result.child_value("IsTruncated")) == "true") {
-    page.next_continuation_token = result.child_value("NextContinuationToken");
-  }
-  co_return page;
+  co_return xml::list_page(answer->body);
 }
 
 awaitable<Client::ProbeAnswer> Client::probe(const Probe& request) {
@@ -906,12 +753,13 @@ std::string Client::presigned_get_url(const std::string& key, Duration ttl,
   if (!overrides.content_type.empty()) {
     r.query.emplace_back("response-content-type", overrides.content_type);
   }
-  r.headers = {{"Host", impl_->host_header}};
+  r.headers = {{"Host", impl_->address.host_header}};
   r.payload_sha256 = "UNSIGNED-PAYLOAD";
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(ttl);
   Signature signature = sign_with_query(r, impl_->credentials, impl_->scope,
                                         std::chrono::system_clock::now(), seconds);
-  std::string url = impl_->scheme + "://" + impl_->host_header + uri_encode(r.path, true);
+  std::string url =
+      impl_->address.scheme + "://" + impl_->address.host_header + uri_encode(r.path, true);
   char separator = '?';
   for (const auto* list : {&r.query, &signature.added}) {
     for (const auto& [name, value] : *list) {
