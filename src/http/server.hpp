@@ -1,8 +1,9 @@
-// The HTTP/1.1 server: one coroutine per connection reading a request head, dispatching it
-// through the Router, streaming the body in and the response out, with keep-alive.
-// Limits: request-head size, connection count, a deadline on every wait (head, body, write,
-// keep-alive). stop() shuts down gracefully: no new connections, idle ones closed, requests
-// in flight given up to the grace period.
+// The HTTP/1.1 server: accepts connections, hands each to a network thread where it runs as
+// one coroutine (connection.hpp: requests, bodies, deadlines), and keeps the connection
+// budget: when the slots are taken, an idle or slow connection makes room, and a connection
+// for which there is no room at all is answered 503 (connection_budget.hpp).
+// stop() shuts down gracefully: no new connections, idle ones closed, requests in flight
+// given up to the grace period.
 #pragma once
 
 #include "core/config.hpp"
