@@ -7,6 +7,7 @@
 
 #include "blob/blob_digest.hpp"
 #include "blob/blob_names.hpp"
+#include "blob/blob_sink.hpp"
 #include "core/byte_span.hpp"
 #include "core/growing_file.hpp"
 #include "core/result.hpp"
@@ -125,6 +126,21 @@ class BlobStore {
   virtual boost::asio::awaitable<void> set_aside_damaged_copy(const BlobId& /*blob*/,
                                                               const LocalCopy& /*copy*/) {
     co_return;
+  }
+
+  // --- Adopting objects in place (mxcd import synapse) ---
+  // Only stores that keep blobs at locations (S3) can; every other store answers 500.
+  // The object at `location`, which this store did not write, as a blob kept there: its
+  // size, and its unhashed name (blob/blob_names.hpp) until its bytes are hashed. nullopt
+  // when there is no object there.
+  virtual boost::asio::awaitable<Result<std::optional<BlobId>>> find_adoptable(
+      const std::string& /*location*/) {
+    co_return MatrixError::internal("The store keeps no objects at locations");
+  }
+  // Streams the blob's bytes into sink from where the store keeps them (a bucket's object,
+  // never a cached copy), as they arrive. 404 M_NOT_FOUND when the store holds no such blob.
+  virtual boost::asio::awaitable<Status> read(const BlobId& /*blob*/, BlobSink& /*sink*/) {
+    co_return MatrixError::internal("The store keeps no objects at locations");
   }
 
   // Whether the store can take writes (for the health check).

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -13,6 +14,19 @@ namespace mxcd {
 MatrixError write_error(int error_number) {
   if (error_number == ENOSPC || error_number == EDQUOT) return MatrixError::insufficient_storage();
   return MatrixError::internal("Could not store the file");
+}
+
+bool write_all(int fd, const char* data, std::size_t size, std::uint64_t offset) {
+  while (size > 0) {
+    ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) errno = ENOSPC;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return true;
 }
 
 std::optional<DiskSpace> disk_space(const std::filesystem::path& path) {

@@ -6,6 +6,7 @@
 
 #include "core/matrix_error.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -15,6 +16,10 @@ namespace mxcd {
 
 // 507 M_UNKNOWN for ENOSPC and EDQUOT, 500 "Could not store the file" for anything else.
 MatrixError write_error(int error_number);
+
+// Writes all `size` bytes at `offset`, retrying short writes. On failure errno says why
+// (ENOSPC for a write that wrote nothing).
+bool write_all(int fd, const char* data, std::size_t size, std::uint64_t offset);
 
 // The free space of the filesystem holding `path` (statvfs, as an unprivileged user sees it);
 // nullopt when it cannot be read.

@@ -1,7 +1,6 @@
 #include "import/synapse_import.hpp"
 
 #include "blob/blob_stores.hpp"
-#include "blob/s3/s3_blob_store.hpp"
 #include "core/blocking.hpp"
 #include "core/clock.hpp"
 #include "core/identifiers.hpp"
@@ -24,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <deque>
@@ -69,8 +69,8 @@ struct Stored {
   std::int64_t lease = 0;
 };
 
-// Receives a GetObject body into a blob writer.
-class WriterSink final : public s3::ObjectSink {
+// Receives a blob's bytes into a blob writer.
+class WriterSink final : public BlobSink {
  public:
   explicit WriterSink(BlobWriter& writer) : writer_(writer) {}
   asio::awaitable<Status> data(const char* bytes, std::size_t size) override {
@@ -85,7 +85,7 @@ class Importer {
  public:
   Importer(const Config& config, const ImportOptions& options, const Installation& installation,
            Database& database, MetadataStore& metadata, BlobStores& stores,
-           asio::thread_pool& blocking_pool, S3BlobStore* bucket, std::string bucket_prefix,
+           asio::thread_pool& blocking_pool, BlobStore* bucket, std::string bucket_prefix,
            Progress& progress, Tally& tally)
       : config_(config),
         options_(options),
@@ -313,11 +313,11 @@ class Importer {
         bucket_ != nullptr && options_.bucket_media == ImportOptions::BucketMedia::adopt;
     for (const auto& relative : candidates) {
       if (!adopting) break;
-      auto size = co_await bucket_object_size(relative);
-      if (!size) co_return size.error();
-      if (!*size) continue;
-      if (options_.dry_run) co_return looked_at(**size);
-      co_return co_await adopt(bucket_prefix_ + relative, **size, known_sha256);
+      auto object = co_await bucket_object(relative);
+      if (!object) co_return object.error();
+      if (!*object) continue;
+      if (options_.dry_run) co_return looked_at((*object)->size);
+      co_return co_await adopt(std::move(**object), known_sha256);
     }
     for (const auto& relative : candidates) {
       const auto path = installation_.media_store / relative;
@@ -328,22 +328,20 @@ class Importer {
         co_return co_await store_from_disk(kind, fd.get(), content_type);
       }
       if (bucket_ == nullptr || adopting) continue;
-      auto size = co_await bucket_object_size(relative);
-      if (!size) co_return size.error();
-      if (!*size) continue;
-      if (options_.dry_run) co_return looked_at(**size);
-      co_return co_await store_from_bucket(kind, bucket_prefix_ + relative, content_type);
+      auto object = co_await bucket_object(relative);
+      if (!object) co_return object.error();
+      if (!*object) continue;
+      if (options_.dry_run) co_return looked_at((*object)->size);
+      co_return co_await store_from_bucket(kind, **object, content_type);
     }
     co_return std::optional<Stored>();
   }
 
-  // The size of the provider's object for a media-store path; nullopt when there is none.
-  asio::awaitable<Result<std::optional<std::uint64_t>>> bucket_object_size(
-      const std::string& relative) {
-    auto head = co_await bucket_->client().head_object(bucket_prefix_ + relative);
-    if (!head) co_return head.error();
-    if (!*head) co_return std::optional<std::uint64_t>();
-    co_return std::optional<std::uint64_t>((*head)->size);
+  // The provider's object for a media-store path, as a blob at its key in the bucket store;
+  // nullopt when there is none.
+  asio::awaitable<Result<std::optional<BlobId>>> bucket_object(const std::string& relative) {
+    const std::string key = bucket_prefix_ + relative;
+    co_return co_await bucket_->find_adoptable(key);
   }
 
   // A dry run's answer for a file found: counted, nothing stored.
@@ -353,15 +351,10 @@ class Importer {
   }
 
   // Records the object as a blob at its key. Its name is the hash Synapse recorded, when it
-  // did (--verify checks it); else an unhashed id until --verify reads the object.
-  asio::awaitable<Result<std::optional<Stored>>> adopt(const std::string& key, std::uint64_t size,
+  // did (--verify checks it); else its unhashed id until --verify reads the object.
+  asio::awaitable<Result<std::optional<Stored>>> adopt(BlobId blob,
                                                        const std::optional<std::string>& known_sha256) {
-    BlobId blob;
-    blob.size = size;
-    blob.location = key;
-    blob.sha256 = known_sha256 && is_sha256_hex(*known_sha256)
-                      ? *known_sha256
-                      : unhashed_blob_id(bucket_->name(), key);
+    if (known_sha256 && is_sha256_hex(*known_sha256)) blob.sha256 = *known_sha256;
     auto lease = co_await records_.lease_adopted_blob(blob.sha256);
     if (!lease) co_return lease.error();
     ++tally_.adopted;
@@ -388,16 +381,13 @@ class Importer {
   }
 
   asio::awaitable<Result<std::optional<Stored>>> store_from_bucket(MediaKind kind,
-                                                                   const std::string& key,
+                                                                   const BlobId& object,
                                                                    const std::string& content_type) {
     BlobStore& store = stores_.write_store(kind);
     auto writer = store.begin_write(content_type);
     if (!writer) co_return writer.error();
     WriterSink sink(**writer);
-    const std::optional<ByteSpan> whole;
-    if (auto status = co_await bucket_->client().get_object(key, whole, sink); !status) {
-      co_return status.error();
-    }
+    if (auto status = co_await bucket_->read(object, sink); !status) co_return status.error();
     co_return co_await commit(**writer, store);
   }
 
@@ -486,7 +476,7 @@ class Importer {
   MediaRecords records_;
   BlobStores& stores_;
   asio::thread_pool& blocking_pool_;
-  S3BlobStore* bucket_;
+  BlobStore* bucket_;  // the S3 store holding the provider's objects, if any
   const std::string bucket_prefix_;
   Progress& progress_;
   Tally& tally_;
@@ -608,18 +598,21 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
     return kExitFailed;
   }
 
-  S3BlobStore* bucket = nullptr;
+  BlobStore* bucket = nullptr;
   std::string prefix;
   if (!options.bucket_store.empty()) {
-    bucket = dynamic_cast<S3BlobStore*>(stores->find(options.bucket_store));
-    if (bucket == nullptr) {
+    auto s3_store = std::find_if(config.stores.begin(), config.stores.end(), [&](const StoreConfig& store) {
+      return store.name == options.bucket_store && store.type == StoreConfig::Type::s3;
+    });
+    if (s3_store == config.stores.end()) {
       spdlog::error("--bucket-store {} is not an S3 store of mxcd's configuration",
                     options.bucket_store);
       return kExitUsage;
     }
+    bucket = stores->find(options.bucket_store);
     const auto& provider = installation->provider_bucket;
     prefix = options.bucket_prefix.value_or(
-        provider && provider->bucket == bucket->client().config().bucket ? provider->prefix : "");
+        provider && provider->bucket == s3_store->s3.bucket ? provider->prefix : "");
   }
 
   Database::Totals totals;

@@ -33,20 +33,6 @@ constexpr auto kMaxQueueRetry = std::chrono::minutes(1);
 // How often the store looks for multipart uploads that were never finished.
 constexpr auto kStaleUploadSweepInterval = std::chrono::hours(24);
 
-// On failure errno says why (ENOSPC for a write of nothing).
-bool write_all(int fd, const char* data, std::size_t size, std::uint64_t offset) {
-  while (size > 0) {
-    ssize_t n = ::pwrite(fd, data, size, static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) errno = ENOSPC;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<std::size_t>(n);
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return true;
-}
-
 }  // namespace
 
 // --- upload ---
@@ -96,7 +82,7 @@ class S3BlobStore::Writer final : public BlobWriter {
       path_.clear();
       co_return store_.queue_upload(blob_, content_type_);
     }
-    auto stored = co_await store_.store_object(fd_.get(), blob_, content_type_);
+    auto stored = co_await store_.bucket_.put(fd_.get(), blob_, content_type_);
     if (!stored) co_return stored;
     // The fresh upload is the likeliest next download: keep it as the cached copy.
     if (store_.cache_.publish(blob_, path_, false)) path_.clear();
@@ -115,56 +101,14 @@ class S3BlobStore::Writer final : public BlobWriter {
 
 // --- download ---
 
-// One GetObject into a local file that clients read while it grows: the whole blob (filling
-// the cache) or just a range (an anonymous file, dropped after use).
-struct S3BlobStore::Fetch final : s3::ObjectSink {
-  BlobId blob;
-  std::optional<ByteSpan> range;  // absent: the whole blob
-  UniqueFd fd;
-  fs::path path;  // whole-blob fetches: the temporary file to publish
-  std::shared_ptr<GrowingFile> growing = std::make_shared<GrowingFile>();
-  Sha256 hash;
-  std::uint64_t written = 0;
-  std::optional<MatrixError> error;
-  const std::atomic<bool>* stopping = nullptr;
-
-  ~Fetch() override {
-    if (!path.empty()) {
-      std::error_code ignored;
-      fs::remove(path, ignored);
-    }
-  }
-
-  std::uint64_t expected() const { return range ? range->length() : blob.size; }
-
-  asio::awaitable<Status> data(const char* bytes, std::size_t size) override {
-    if (stopping->load()) co_return MatrixError::unavailable("The server is stopping");
-    if (written + size > expected()) {
-      co_return MatrixError::internal("The stored object is larger than the blob");
-    }
-    if (!write_all(fd.get(), bytes, size, written)) {
-      spdlog::error("cannot write fetched blob {} to the cache: {}", blob.sha256, std::strerror(errno));
-      co_return MatrixError::internal("Could not use the local cache");
-    }
-    written += size;
-    if (range) {
-      growing->advance(written);
-    } else {
-      if (!is_unhashed(blob)) hash.update(bytes, size);
-      // The last byte waits for the hash check (the size check, for an unhashed blob): a
-      // client never receives a whole wrong blob.
-      growing->advance(std::min(written, blob.size - 1));
-    }
-    co_return Status();
-  }
-};
-
 S3BlobStore::S3BlobStore(const StoreConfig& config, const fs::path& storage_root,
                          asio::thread_pool& blocking_pool, StoreOpening opening)
     : name_(config.name), config_(config.s3), blocking_pool_(blocking_pool),
-      client_(config.s3, blocking_pool), queue_(queue_dir(storage_root, config.name)),
+      client_(config.s3, blocking_pool), bucket_(client_, config.s3.prefix),
+      queue_(queue_dir(storage_root, config.name)),
       cache_(cache_root(storage_root, config.name), config.s3.cache_size, queue_.sha256s(),
-             opening) {
+             opening),
+      filler_(cache_, bucket_, blocking_pool) {
   if (opening == StoreOpening::inspect) return;
   for (auto& entry : queue_.list()) {
     if (!cache_.pinned(entry.sha256)) {
@@ -181,11 +125,6 @@ S3BlobStore::S3BlobStore(const StoreConfig& config, const fs::path& storage_root
 }
 
 S3BlobStore::~S3BlobStore() = default;
-
-std::string S3BlobStore::object_key(const BlobId& blob) const {
-  if (!blob.location.empty()) return blob.location;
-  return mxcd::object_key(config_.prefix, blob.sha256);
-}
 
 std::optional<std::string> S3BlobStore::check_bucket() {
   asio::io_context context;
@@ -212,103 +151,17 @@ Result<std::unique_ptr<BlobWriter>> S3BlobStore::begin_write(const std::string& 
       *this, std::move(file->first), std::move(file->second), content_type));
 }
 
-asio::awaitable<Status> S3BlobStore::store_object(int fd, const BlobId& blob,
-                                                  const std::string& content_type) {
-  const std::string key = object_key(blob);
-  auto existing = co_await client_.head_object(key);
-  if (!existing) co_return existing.error();
-  if (*existing && (*existing)->size == blob.size) co_return Status();  // content-addressed
-  const s3::FileRegion body{fd, 0, blob.size};  // named: GCC 12 and braced temporaries in co_await
-  co_return co_await client_.put_file(key, body, blob.sha256, content_type);
-}
-
 asio::awaitable<Result<OpenBlob>> S3BlobStore::open(const BlobId& blob,
                                                     std::optional<ByteSpan> range) {
   if (is_unhashed(blob) && blob.location.empty()) {
     spdlog::error("unhashed blob {} has no location in store {}", blob.sha256, name_);
     co_return MatrixError::internal("The media's content cannot be found");
   }
-  if (blob.size == 0) co_return OpenBlob{UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)), 0, 0, nullptr};
-  if (UniqueFd fd = cache_.open(blob); fd.valid()) co_return OpenBlob{std::move(fd), blob.size, 0, nullptr};
-
-  // A range from the start is a whole download that the client may cut short (a video
-  // player's first request): fetch it all, into the cache.
-  if (range && range->first == 0) range.reset();
-  std::shared_ptr<Fetch> fetch;
-  bool start = false;
-  {
-    std::lock_guard lock(fetches_mutex_);
-    auto it = fetches_.find(blob.sha256);
-    if (it != fetches_.end() && (!range || range->first <= it->second->growing->available())) {
-      fetch = it->second;
-      range.reset();
-    } else {
-      fetch = std::make_shared<Fetch>();
-      fetch->blob = blob;
-      fetch->range = range;
-      fetch->stopping = &stopping_;
-      if (!range) {
-        auto file = cache_.create_temporary("fetch");
-        if (!file) co_return file.error();
-        fetch->fd = std::move(file->first);
-        fetch->path = std::move(file->second);
-        // Joined only when no other fetch of the blob is running (a ranged one may be).
-        if (it == fetches_.end()) fetches_.emplace(blob.sha256, fetch);
-      } else {
-        auto file = cache_.create_anonymous();
-        if (!file) co_return file.error();
-        fetch->fd = std::move(*file);
-      }
-      start = true;
-    }
-  }
-  if (start) asio::co_spawn(co_await asio::this_coro::executor, run_fetch(fetch), asio::detached);
-
-  // Wait for the first bytes, so that a missing object or an unreachable bucket is still an
-  // error response and not a broken 200.
-  co_await fetch->growing->wait_beyond(0);
-  if (fetch->growing->available() == 0 && fetch->growing->state() == GrowingFile::State::failed) {
-    co_return fetch->error.value_or(MatrixError::unavailable("The media storage is unavailable"));
-  }
-  UniqueFd reader(::fcntl(fetch->fd.get(), F_DUPFD_CLOEXEC, 0));
-  if (!reader.valid()) co_return MatrixError::internal("Could not open the file");
-  co_return OpenBlob{std::move(reader), blob.size, range ? range->first : 0, fetch->growing};
-}
-
-asio::awaitable<void> S3BlobStore::run_fetch(std::shared_ptr<Fetch> fetch) {
-  const BlobId& blob = fetch->blob;
-  const std::string key = object_key(blob);
-  Status status = co_await client_.get_object(key, fetch->range, *fetch);
-  if (status && fetch->written != fetch->expected()) {
-    spdlog::error("object {} of blob {} in {} has {} bytes, {} expected", key, blob.sha256,
-                  client_.describe(), fetch->written, fetch->expected());
-    status = MatrixError::internal("The media's content is damaged");
-  }
   // An unhashed blob's name says nothing of its bytes: only its size can be checked.
-  if (status && !fetch->range && !is_unhashed(blob)) {
-    if (std::string sha256 = fetch->hash.finish_hex(); sha256 != blob.sha256) {
-      spdlog::error("object {} of blob {} in {} does not match its name (its SHA-256 is {})",
-                    key, blob.sha256, client_.describe(), sha256);
-      status = MatrixError::internal("The media's content is damaged");
-    }
-  }
-  if (status) fetch->growing->advance(fetch->written);
-  if (!status) fetch->error = status.error();
-  fetch->growing->finish(status.ok());
-
-  if (!fetch->range) {
-    bool synced = false;
-    if (status) {
-      synced = co_await run_blocking(blocking_pool_, [fd = fetch->fd.get()] { return ::fsync(fd) == 0; });
-    }
-    // Published under the lock, and only while still registered: remove() unregisters the
-    // fetch of a blob it deletes, so deleted bytes never come back into the cache.
-    std::lock_guard lock(fetches_mutex_);
-    if (auto it = fetches_.find(blob.sha256); it != fetches_.end() && it->second == fetch) {
-      fetches_.erase(it);
-      if (synced && cache_.publish(blob, fetch->path, false)) fetch->path.clear();
-    }
-  }
+  const FillRequest request{blob, is_unhashed(blob) ? FillCheck::size_only : FillCheck::sha256_of_name};
+  auto filled = co_await filler_.open(request, range);
+  if (!filled) co_return std::move(filled).error();
+  co_return std::move(filled->blob);
 }
 
 std::optional<std::string> S3BlobStore::redirect_url(const BlobId& blob,
@@ -316,7 +169,7 @@ std::optional<std::string> S3BlobStore::redirect_url(const BlobId& blob,
   using Redirect = S3StoreConfig::Redirect;
   // A blob still waiting in the upload queue is only here.
   if (config_.redirect == Redirect::off || cache_.pinned(blob.sha256)) return std::nullopt;
-  const std::string key = object_key(blob);
+  const std::string key = bucket_.location(blob);
   if (config_.redirect == Redirect::presigned) {
     return client_.presigned_get_url(key, config_.presigned_ttl,
                                      {headers.content_type, headers.content_disposition});
@@ -335,12 +188,8 @@ asio::awaitable<Status> S3BlobStore::remove(const BlobId& blob) {
     std::erase_if(pending_, [&](const QueuedBlob& q) { return q.sha256 == blob.sha256; });
   }
   queue_.remove(blob.sha256);
-  {
-    std::lock_guard lock(fetches_mutex_);
-    fetches_.erase(blob.sha256);  // a fill under way is served to its readers, not cached
-    cache_.remove(blob.sha256);
-  }
-  co_return co_await client_.delete_object(object_key(blob));
+  filler_.remove(blob.sha256);
+  co_return co_await bucket_.remove(blob);
 }
 
 Status S3BlobStore::check_writable() {
@@ -354,7 +203,7 @@ Status S3BlobStore::check_writable() {
 
 namespace {
 
-class DigestSink final : public s3::ObjectSink {
+class DigestSink final : public BlobSink {
  public:
   asio::awaitable<Status> data(const char* bytes, std::size_t size) override {
     digester.update(bytes, size);
@@ -373,15 +222,28 @@ asio::awaitable<Result<BlobDigest>> S3BlobStore::digest(const BlobId& blob) {
     }
   }
   DigestSink sink;
-  const std::optional<ByteSpan> whole;
-  auto status = co_await client_.get_object(object_key(blob), whole, sink);
+  auto status = co_await read(blob, sink);
   if (!status) co_return status.error();
   co_return sink.digester.finish();
 }
 
+asio::awaitable<Status> S3BlobStore::read(const BlobId& blob, BlobSink& sink) {
+  const std::optional<ByteSpan> whole;
+  co_return co_await bucket_.get(blob, whole, sink);
+}
+
+asio::awaitable<Result<std::optional<BlobId>>> S3BlobStore::find_adoptable(const std::string& location) {
+  BlobId blob{unhashed_blob_id(name_, location), 0, location};
+  auto object = co_await bucket_.head(blob);
+  if (!object) co_return object.error();
+  if (!*object) co_return std::optional<BlobId>();
+  blob.size = (*object)->size;
+  co_return std::optional<BlobId>(std::move(blob));
+}
+
 std::string S3BlobStore::describe_location(const BlobId& blob) const {
   if (cache_.pinned(blob.sha256)) return cache_.path_of(blob.sha256).string() + " (queued for upload)";
-  return "s3://" + client_.config().bucket + "/" + object_key(blob);
+  return "s3://" + client_.config().bucket + "/" + bucket_.location(blob);
 }
 
 std::optional<LocalCopy> S3BlobStore::open_local_copy(const BlobId& blob) {
@@ -394,7 +256,7 @@ asio::awaitable<void> S3BlobStore::set_aside_damaged_copy(const BlobId& blob, co
   if (cache_.remove_if_same(blob.sha256, copy)) {
     spdlog::error("store {}: the damaged cached copy {} of blob {} is dropped; the next read "
                   "fetches it again from {}", name_, copy.path.string(), blob.sha256,
-                  client_.describe());
+                  bucket_.describe());
   } else if (cache_.pinned(blob.sha256)) {
     spdlog::error("store {}: the damaged copy {} of blob {} waits for upload and is its only "
                   "copy, so it stays; an upload of the same file replaces it", name_,
@@ -441,6 +303,7 @@ void S3BlobStore::start(asio::io_context& context) {
 
 void S3BlobStore::stop() {
   stopping_ = true;
+  filler_.stop();
   wake_queue();
   if (sweep_timer_) asio::post(sweep_timer_->get_executor(), [this] { sweep_timer_->cancel(); });
 }
@@ -448,7 +311,7 @@ void S3BlobStore::stop() {
 bool S3BlobStore::is_own_object_key(std::string_view key) const {
   auto slash = key.rfind('/');
   std::string_view name = slash == std::string_view::npos ? key : key.substr(slash + 1);
-  return is_sha256_hex(name) && key == object_key(BlobId{std::string(name)});
+  return is_sha256_hex(name) && key == object_key(config_.prefix, name);
 }
 
 asio::awaitable<void> S3BlobStore::sweep_stale_uploads() {
@@ -504,7 +367,7 @@ asio::awaitable<void> S3BlobStore::drain_queue() {
                       name_, next->sha256);
       } else {
         BlobId blob{next->sha256, static_cast<std::uint64_t>(st.st_size)};
-        status = co_await store_object(fd.get(), blob, next->content_type);
+        status = co_await bucket_.put(fd.get(), blob, next->content_type);
       }
       std::size_t waiting;
       {

@@ -5,16 +5,16 @@
 // Upload: the body is spooled to local disk while it is hashed; then the object is stored
 // (skipped when the bucket already has it) and the spool file becomes the cached copy. With
 // durability: background the spool is made durable locally, queued, and uploaded later.
-// Download: a cached copy is served like a local file. A miss starts one fetch per blob
-// (concurrent requests share it) that fills the cache while the clients already receive the
-// bytes; a range that does not start at 0 is fetched alone and not cached, so seeking in a
-// large video costs only the bytes asked for. A fetched object whose bytes do not match its
-// name is never completed to a client: its last byte is held back until the hash is checked
-// (for an unhashed blob, whose name says nothing of its bytes, until the size is).
+// Download: the fill tier (blob/cache/blob_filler.hpp) with the bucket as its source
+// (blob/s3/s3_blob_source.hpp) serves cached copies and fills misses while clients read
+// them. A fetched object must hash to its name; an unhashed blob, whose name says nothing of
+// its bytes, must only have its size.
 #pragma once
 
 #include "blob/blob_store.hpp"
 #include "blob/cache/blob_cache.hpp"
+#include "blob/cache/blob_filler.hpp"
+#include "blob/s3/s3_blob_source.hpp"
 #include "blob/s3/upload_queue.hpp"
 #include "s3/s3_client.hpp"
 
@@ -25,7 +25,6 @@
 #include <atomic>
 #include <deque>
 #include <mutex>
-#include <unordered_map>
 
 namespace mxcd {
 
@@ -64,21 +63,16 @@ class S3BlobStore final : public BlobStore {
   std::optional<LocalCopy> open_local_copy(const BlobId& blob) override;
   boost::asio::awaitable<void> set_aside_damaged_copy(const BlobId& blob,
                                                       const LocalCopy& copy) override;
-
-  // The blob's location when it has one, else <prefix>/<aa>/<bb>/<sha256>.
-  std::string object_key(const BlobId& blob) const;
-  s3::Client& client() { return client_; }
+  boost::asio::awaitable<Result<std::optional<BlobId>>> find_adoptable(
+      const std::string& location) override;
+  // The object itself, even while the blob waits in the upload queue.
+  boost::asio::awaitable<Status> read(const BlobId& blob, BlobSink& sink) override;
 
  private:
   class Writer;
-  struct Fetch;
   friend class Writer;
 
-  // Makes sure the bucket holds the blob: HEAD, and PUT from the file when it does not.
-  boost::asio::awaitable<Status> store_object(int fd, const BlobId& blob,
-                                              const std::string& content_type);
   Status queue_upload(const BlobId& blob, const std::string& content_type);
-  boost::asio::awaitable<void> run_fetch(std::shared_ptr<Fetch> fetch);
   boost::asio::awaitable<void> drain_queue();
   // At start-up and then daily: aborts the multipart uploads of this store's blob keys that
   // began over stale_multipart_age ago. A killed instance leaves its uploads unfinished (the
@@ -91,12 +85,11 @@ class S3BlobStore final : public BlobStore {
   const S3StoreConfig& config_;
   boost::asio::thread_pool& blocking_pool_;
   s3::Client client_;
+  S3BlobSource bucket_;
   UploadQueue queue_;
   BlobCache cache_;  // after queue_: its start-up pins the queued blobs
+  BlobFiller filler_;
   std::atomic<bool> stopping_{false};
-
-  std::mutex fetches_mutex_;
-  std::unordered_map<std::string, std::shared_ptr<Fetch>> fetches_;  // whole-blob fills
 
   std::mutex queue_mutex_;
   std::deque<QueuedBlob> pending_;  // queue entries not yet uploaded
