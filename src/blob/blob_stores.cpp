@@ -47,9 +47,8 @@ std::vector<BlobStores::QueueReport> BlobStores::report_queues(const Config& con
     report.store = store.name;
     report.bucket = store.s3.bucket;
     const auto queued = queue_dir(config.storage.path, store.name);
-    if (!std::filesystem::exists(queued)) continue;  // never used: nothing to create here
     const auto cached = blobs_dir(cache_root(config.storage.path, store.name));
-    for (const auto& blob : UploadQueue(queued).list()) {
+    for (const auto& blob : UploadQueue(queued, StoreOpening::inspect).list()) {
       std::error_code ec;
       auto size = std::filesystem::file_size(cached / spread_blob_name(blob.sha256), ec);
       report.bytes += ec ? 0 : size;

@@ -588,7 +588,8 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
     // A dry run reads the database as it is, creating and migrating nothing.
     metadata = open_metadata_store(config.database, options.dry_run ? MetadataOpening::inspect
                                                                     : MetadataOpening::migrate);
-    stores = std::make_unique<BlobStores>(store_config, blocking_pool);
+    stores = std::make_unique<BlobStores>(
+        store_config, blocking_pool, options.dry_run ? StoreOpening::inspect : StoreOpening::recover);
   } catch (const std::exception& e) {
     spdlog::error("cannot import: {}", e.what());
     return kExitFailed;

@@ -179,7 +179,7 @@ int verify_stores(const Config& config, const VerifyOptions& options, std::ostre
   std::unique_ptr<MetadataStore> metadata;
   std::unique_ptr<BlobStores> stores;
   try {
-    metadata = open_metadata_store(config.database);
+    metadata = open_metadata_store(config.database, MetadataOpening::inspect);  // it only reads
     stores = std::make_unique<BlobStores>(config, blocking_pool, StoreOpening::inspect);
   } catch (const std::exception& e) {
     spdlog::error("cannot verify: {}", e.what());

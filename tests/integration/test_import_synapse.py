@@ -246,7 +246,16 @@ def test_a_dry_run_changes_nothing(start_mxcd, synapse):
     result = run_import(server, synapse.installation, "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dry run, nothing changed" in result.stdout
-    assert first_number(report(result)["imported"]) == len(synapse.imported) + len(synapse.url_preview)
+    lines = report(result)
+    assert first_number(lines["imported"]) == len(synapse.imported) + len(synapse.url_preview)
+    assert f"({len(synapse.url_preview)} of them URL-preview media)" in lines["imported"]
+    # Nothing was created: neither the database's tables nor the stores' folders.
+    assert not server.storage_path.exists()
+    if server.database:
+        assert server.db("SELECT COUNT(*) FROM information_schema.tables "
+                         "WHERE table_schema = 'public'") == [(0,)]
+    else:
+        assert not server.db_path.exists()
     server.start()
     assert server.media_count() == 0
     assert server.blob_files() == []

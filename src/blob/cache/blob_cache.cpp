@@ -21,11 +21,13 @@ BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<s
                      StoreOpening opening)
     : root_(std::move(root)), blobs_dir_(blobs_dir(root_)), tmp_dir_(tmp_dir(root_)),
       max_bytes_(max_bytes) {
-  fs::create_directories(blobs_dir_);
-  fs::create_directories(tmp_dir_);
   const bool recover = opening == StoreOpening::recover;
   if (recover) {
+    fs::create_directories(blobs_dir_);
+    fs::create_directories(tmp_dir_);
     for (const auto& entry : fs::directory_iterator(tmp_dir_)) fs::remove_all(entry.path());
+  } else if (!fs::exists(blobs_dir_)) {
+    return;  // inspecting a cache never filled: it is empty
   }
 
   // Oldest first, so that the least recently filled blobs are the first to go.

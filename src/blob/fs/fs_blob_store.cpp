@@ -105,13 +105,15 @@ FsBlobStore::FsBlobStore(std::string name, fs::path root, boost::asio::thread_po
                          StoreOpening opening)
     : name_(std::move(name)), root_(std::move(root)), blobs_dir_(blobs_dir(root_)), tmp_dir_(tmp_dir(root_)),
       damaged_dir_(damaged_dir(root_)), blocking_pool_(blocking_pool) {
-  fs::create_directories(blobs_dir_);
-  fs::create_directories(tmp_dir_);
+  if (opening == StoreOpening::recover) {
+    fs::create_directories(blobs_dir_);
+    fs::create_directories(tmp_dir_);
+  }
   blobs_dir_fd_.reset(::open(blobs_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (opening == StoreOpening::inspect) return;  // a store never written to holds no blobs
   if (!blobs_dir_fd_.valid()) {
     throw fs::filesystem_error("cannot open", blobs_dir_, std::error_code(errno, std::generic_category()));
   }
-  if (opening == StoreOpening::inspect) return;
   std::size_t removed = 0;
   for (const auto& entry : fs::directory_iterator(tmp_dir_)) {
     fs::remove_all(entry.path());

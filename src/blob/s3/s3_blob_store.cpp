@@ -105,7 +105,7 @@ S3BlobStore::S3BlobStore(const StoreConfig& config, const fs::path& storage_root
                          asio::thread_pool& blocking_pool, StoreOpening opening)
     : name_(config.name), config_(config.s3), blocking_pool_(blocking_pool),
       client_(config.s3, blocking_pool), bucket_(client_, config.s3.prefix),
-      queue_(queue_dir(storage_root, config.name)),
+      queue_(queue_dir(storage_root, config.name), opening),
       cache_(cache_root(storage_root, config.name), config.s3.cache_size, queue_.sha256s(),
              opening),
       filler_(cache_, bucket_, blocking_pool) {

@@ -29,7 +29,9 @@ bool write_durably(const fs::path& path, const std::string& text) {
 
 }  // namespace
 
-UploadQueue::UploadQueue(fs::path dir) : dir_(std::move(dir)) { fs::create_directories(dir_); }
+UploadQueue::UploadQueue(fs::path dir, StoreOpening opening) : dir_(std::move(dir)) {
+  if (opening == StoreOpening::recover) fs::create_directories(dir_);
+}
 
 Status UploadQueue::add(const QueuedBlob& blob) {
   fs::path tmp = dir_ / (blob.sha256 + ".new");
@@ -53,6 +55,7 @@ void UploadQueue::remove(const std::string& sha256) {
 
 std::vector<QueuedBlob> UploadQueue::list() const {
   std::vector<QueuedBlob> entries;
+  if (!fs::exists(dir_)) return entries;  // inspected before it was ever used
   for (const auto& entry : fs::directory_iterator(dir_)) {
     std::string name = entry.path().filename().string();
     if (name.ends_with(".new")) {

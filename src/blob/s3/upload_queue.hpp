@@ -5,6 +5,7 @@
 // finds the entries again. The bytes themselves wait, pinned, in the store's cache.
 #pragma once
 
+#include "blob/blob_store.hpp"
 #include "core/result.hpp"
 
 #include <cstdint>
@@ -22,8 +23,9 @@ struct QueuedBlob {
 
 class UploadQueue {
  public:
-  // Throws std::filesystem::filesystem_error when the directory cannot be used.
-  explicit UploadQueue(std::filesystem::path dir);
+  // Creates the directory unless only inspecting (a queue never used is empty). Throws
+  // std::filesystem::filesystem_error when the directory cannot be used.
+  explicit UploadQueue(std::filesystem::path dir, StoreOpening opening = StoreOpening::recover);
 
   Status add(const QueuedBlob& blob);
   void remove(const std::string& sha256);
