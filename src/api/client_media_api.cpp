@@ -85,7 +85,7 @@ void set_media_headers(Response& response, const std::string& content_type,
 // ETag and Cache-Control; true when the client's copy is current (answer 304).
 bool set_cache_headers(Response& response, const Request& request, const BlobId& blob,
                        bool legacy_path) {
-  const std::string etag = "\"" + blob.sha256 + "\"";
+  const std::string etag = "\"" + blob.name + "\"";
   response.set_header("ETag", etag);
   response.set_header("Cache-Control", legacy_path
                                            ? "public, max-age=86400, s-maxage=0, proxy-revalidate"
@@ -254,7 +254,7 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
   if (!found) co_return http::error_response(found.error());
   const MediaRecord& record = **found;
   const std::uint64_t size = record.blob->size;
-  const std::string etag = "\"" + record.blob->sha256 + "\"";
+  const std::string etag = "\"" + record.blob->name + "\"";
 
   Response response;
   if (set_cache_headers(response, request, *record.blob, legacy_path)) {

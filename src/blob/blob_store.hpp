@@ -27,8 +27,9 @@
 namespace mxcd {
 
 struct BlobId {
-  // The blob's name: the lower-case hex SHA-256 of its bytes, or an unhashed id.
-  std::string sha256;
+  // The blob's name: the lower-case hex SHA-256 of its bytes, or an unhashed id
+  // (blob/blob_names.hpp) for an object whose bytes were not hashed yet.
+  std::string name;
   std::uint64_t size = 0;
   // The key of the blob's object in its store when that is not the content-addressed key of
   // its name: an object adopted in place (say synapse-s3-storage-provider's
@@ -38,7 +39,7 @@ struct BlobId {
   std::string location = {};
 };
 
-inline bool is_unhashed(const BlobId& blob) { return is_unhashed(blob.sha256); }
+inline bool is_unhashed(const BlobId& blob) { return is_unhashed(blob.name); }
 
 class BlobWriter {
  public:

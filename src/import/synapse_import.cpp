@@ -354,8 +354,8 @@ class Importer {
   // did (--verify checks it); else its unhashed id until --verify reads the object.
   asio::awaitable<Result<std::optional<Stored>>> adopt(BlobId blob,
                                                        const std::optional<std::string>& known_sha256) {
-    if (known_sha256 && is_sha256_hex(*known_sha256)) blob.sha256 = *known_sha256;
-    auto lease = co_await records_.lease_adopted_blob(blob.sha256);
+    if (known_sha256 && is_sha256_hex(*known_sha256)) blob.name = *known_sha256;
+    auto lease = co_await records_.lease_adopted_blob(blob.name);
     if (!lease) co_return lease.error();
     ++tally_.adopted;
     co_return std::optional<Stored>(Stored{std::move(blob), std::string(bucket_->name()), *lease});
@@ -420,7 +420,7 @@ class Importer {
                                     const std::string& store_name) {
     {
       std::lock_guard lock(verified_mutex_);
-      if (!verified_.insert(blob.sha256).second) co_return;  // shared with an earlier row
+      if (!verified_.insert(blob.name).second) co_return;  // shared with an earlier row
     }
     BlobStore* store = stores_.find(store_name);
     if (store == nullptr) {
@@ -432,7 +432,7 @@ class Importer {
     // For a bucket, the object itself, not a local cached copy.
     auto read = co_await store->digest(blob);
     if (!read) {
-      spdlog::error("{}: cannot read blob {} back from store {}: {}", describe(row), blob.sha256,
+      spdlog::error("{}: cannot read blob {} back from store {}: {}", describe(row), blob.name,
                     store_name, read.error().message);
       ++tally_.failed;
       co_return;
@@ -443,9 +443,9 @@ class Importer {
       co_await name_by_hash(row, blob, hashed);
       co_return;
     }
-    if (sha256 != blob.sha256 || size != blob.size) {
+    if (sha256 != blob.name || size != blob.size) {
       spdlog::error("{}: blob {} ({} bytes) in store {} holds {} bytes hashing to {}",
-                    describe(row), blob.sha256, blob.size, store_name, size, sha256);
+                    describe(row), blob.name, blob.size, store_name, size, sha256);
       ++tally_.failed;
       co_return;
     }
@@ -457,10 +457,10 @@ class Importer {
   asio::awaitable<void> name_by_hash(const MediaRow& row, const BlobId& unhashed,
                                      const BlobId& hashed) {
     auto replaced = co_await run_blocking(
-        blocking_pool_, [&] { return metadata_.replace_blob(unhashed.sha256, hashed); });
+        blocking_pool_, [&] { return metadata_.replace_blob(unhashed.name, hashed); });
     if (!replaced) {
-      spdlog::error("{}: cannot name blob {} by its hash {}: {}", describe(row), unhashed.sha256,
-                    hashed.sha256, replaced.error().message);
+      spdlog::error("{}: cannot name blob {} by its hash {}: {}", describe(row), unhashed.name,
+                    hashed.name, replaced.error().message);
       ++tally_.failed;
       co_return;
     }

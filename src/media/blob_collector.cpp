@@ -69,16 +69,16 @@ asio::awaitable<bool> BlobCollector::delete_batch(
     Status removed = MatrixError::internal("the store is not configured");
     if (store) removed = co_await store->remove(doomed.blob);
     Status recorded = co_await run_blocking(blocking_pool_, [&] {
-      return removed ? metadata_.finish_blob_deletion(doomed.blob.sha256)
-                     : metadata_.abandon_blob_deletion(doomed.blob.sha256);
+      return removed ? metadata_.finish_blob_deletion(doomed.blob.name)
+                     : metadata_.abandon_blob_deletion(doomed.blob.name);
     });
     if (removed && recorded) {
       spdlog::info("deleted blob {} ({} bytes) from store {}: no media refers to it",
-                   doomed.blob.sha256, doomed.blob.size, doomed.store);
+                   doomed.blob.name, doomed.blob.size, doomed.store);
     } else if (!removed) {
       all_deleted = false;
       spdlog::warn("could not delete blob {} from store {} (will retry): {}",
-                   doomed.blob.sha256, doomed.store, removed.error().message);
+                   doomed.blob.name, doomed.store, removed.error().message);
     }
   }
   co_return all_deleted;

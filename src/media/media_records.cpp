@@ -78,7 +78,7 @@ asio::awaitable<Result<std::int64_t>> MediaRecords::commit_leased(BlobWriter& wr
                                                                    const BlobId& blob,
                                                                    std::string_view store) {
   const std::optional storing = MetadataStore::BlobToStore{blob, std::string(store), 0};
-  auto lease = co_await lease_blob(blob.sha256, storing);
+  auto lease = co_await lease_blob(blob.name, storing);
   if (!lease) co_return lease.error();
   if (auto status = co_await writer.commit(); !status) {
     release_lease(*lease);

@@ -97,7 +97,7 @@ asio::awaitable<void> Scrubber::scrub_all(Pass& pass) {
       if (BlobStore* store = stores_.find(row.store)) co_await scrub(row.blob, *store, pass);
     }
     if (page->size() < kPage) co_return;
-    after = page->back().blob.sha256;
+    after = page->back().blob.name;
   }
 }
 
@@ -113,7 +113,7 @@ asio::awaitable<void> Scrubber::scrub(const BlobId& blob, BlobStore& store, Pass
     });
     if (!read) {
       spdlog::error("scrub: cannot read {} (blob {} in store {}): {}", copy->path.string(),
-                    blob.sha256, store.name(), read.error().message);
+                    blob.name, store.name(), read.error().message);
       co_return;
     }
     if (*read == 0) break;
@@ -124,10 +124,10 @@ asio::awaitable<void> Scrubber::scrub(const BlobId& blob, BlobStore& store, Pass
   }
   ++pass.copies;
   BlobDigest found = digester.finish();
-  if (found.sha256 == blob.sha256 && found.size == blob.size) co_return;
+  if (found.sha256 == blob.name && found.size == blob.size) co_return;
   ++pass.damaged;
   spdlog::error("scrub: blob {} in store {} is damaged: {} holds {} bytes hashing to {}, not "
-                "the {} bytes of its name", blob.sha256, store.name(), copy->path.string(),
+                "the {} bytes of its name", blob.name, store.name(), copy->path.string(),
                 found.size, found.sha256, blob.size);
   co_await store.set_aside_damaged_copy(blob, *copy);
 }

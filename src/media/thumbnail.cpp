@@ -43,7 +43,7 @@ bool lasting(const MatrixError& error) { return error.status == 400 || error.sta
 
 // Failures come from the source (its format, size, corruption), whatever the box.
 std::string failure_key(const MediaRecord& media, const ThumbnailKey& key) {
-  return media.blob->sha256 + (key.animated ? "/animated" : "");
+  return media.blob->name + (key.animated ? "/animated" : "");
 }
 
 }  // namespace
@@ -282,7 +282,7 @@ asio::awaitable<Result<std::string>> ThumbnailPipeline::read_source(const MediaR
       ssize_t n = ::pread(opened->fd.get(), bytes.data() + done, size - done,
                           static_cast<off_t>(done - opened->start));
       if (n <= 0) {
-        spdlog::error("reading blob {} for a thumbnail failed", media.blob->sha256);
+        spdlog::error("reading blob {} for a thumbnail failed", media.blob->name);
         return MatrixError::internal("Reading the media failed");
       }
       done += static_cast<std::size_t>(n);

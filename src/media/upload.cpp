@@ -36,7 +36,7 @@ MatrixError fill_refusal(MetadataStore::FillOutcome outcome) {
 void log_upload(const MediaRecord& record, const auth::Requester& uploader) {
   spdlog::info("uploaded {} ({} bytes, blob {}) by {}",
                mxc_uri(record.key.server_name, record.key.media_id), record.blob->size,
-               record.blob->sha256, uploader.user_id);
+               record.blob->name, uploader.user_id);
 }
 
 std::string content_type_of(const UploadRequest& request) {

@@ -144,15 +144,15 @@ class MetadataStore {
 
   // --- Blobs adopted in place (mxcd import synapse) ---
   enum class BlobReplacement {
-    replaced,  // the blob is now named hashed.sha256, its bytes still at its location
-    merged,    // hashed.sha256 was already stored: its records now use that blob, and the
+    replaced,  // the blob is now named hashed.name, its bytes still at its location
+    merged,    // hashed.name was already stored: its records now use that blob, and the
                // old one is left to the collector, which deletes its object as usual
     not_found, // no blob old_id, or it is being deleted (nothing refers to it any more)
   };
   // Renames blob old_id (usually an unhashed one) to the content hash its bytes turned out
-  // to have, in one transaction: every media record and thumbnail moves to hashed.sha256.
+  // to have, in one transaction: every media record and thumbnail moves to hashed.name.
   // A new row keeps the old row's size, store, location and timestamps; hashed.size and
-  // hashed.location are not used. 503 while a blob hashed.sha256 is being deleted (ask again
+  // hashed.location are not used. 503 while a blob hashed.name is being deleted (ask again
   // shortly): its bytes are going, so nothing may be moved onto it.
   virtual Result<BlobReplacement> replace_blob(const std::string& old_id, const BlobId& hashed) = 0;
 

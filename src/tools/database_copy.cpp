@@ -78,7 +78,7 @@ int copy_sqlite_to_postgres(const Config& config, const std::filesystem::path& s
       "blobs", counts->blobs, out, std::string(),
       [&](const std::string& after) { return source->list_blobs(after, kBatch); },
       [&](const auto& rows) { return target->add_blobs(rows); },
-      [](const MetadataStore::BlobRow& row) { return row.blob.sha256; }, blobs);
+      [](const MetadataStore::BlobRow& row) { return row.blob.name; }, blobs);
   Tally media;
   ok = ok && copy_rows<MediaRecord>(
                  "media", counts->media, out, MediaKey(),

@@ -51,7 +51,7 @@ class BlobCursor {
       auto page = metadata_.list_blobs(after_, kPage);
       if (!page) throw std::runtime_error("cannot list blobs: " + page.error().message);
       done_ = page->size() < kPage;
-      if (!page->empty()) after_ = page->back().blob.sha256;
+      if (!page->empty()) after_ = page->back().blob.name;
       for (auto& row : *page) {
         if (row.unreferenced_since_ts) continue;
         if (!store_.empty() && row.store != store_) continue;
@@ -101,7 +101,7 @@ class Verifier {
     BlobStore* store = stores_.find(store_name);
     if (store == nullptr) {
       ++tally_.failed;
-      report("unreadable blob " + blob.sha256 + ": its store " + store_name +
+      report("unreadable blob " + blob.name + ": its store " + store_name +
              " is not in the configuration");
       co_return;
     }
@@ -110,23 +110,23 @@ class Verifier {
     if (!found) {
       if (found.error().status == 404) {
         ++tally_.missing;
-        report("missing blob " + blob.sha256 + " (" + std::to_string(blob.size) + " bytes) " + where);
+        report("missing blob " + blob.name + " (" + std::to_string(blob.size) + " bytes) " + where);
       } else {
         ++tally_.failed;
-        report("unreadable blob " + blob.sha256 + " " + where + ": " + found.error().message);
+        report("unreadable blob " + blob.name + " " + where + ": " + found.error().message);
       }
       co_return;
     }
     tally_.bytes += static_cast<std::int64_t>(found->size);
     // An adopted blob not hashed yet has a name that says nothing of its bytes.
     const bool unhashed = is_unhashed(blob);
-    if (found->size == blob.size && (unhashed || found->sha256 == blob.sha256)) {
+    if (found->size == blob.size && (unhashed || found->sha256 == blob.name)) {
       ++tally_.good;
       if (unhashed) ++tally_.unhashed;
       co_return;
     }
     ++tally_.bad;
-    report("bad blob " + blob.sha256 + " (" + std::to_string(blob.size) + " bytes) " + where +
+    report("bad blob " + blob.name + " (" + std::to_string(blob.size) + " bytes) " + where +
            ": holds " + std::to_string(found->size) + " bytes hashing to " + found->sha256);
   }
 

@@ -76,33 +76,33 @@ TEST_F(BlobCheck, DigestPiecesAddUpToTheFile) {
 TEST_F(BlobCheck, DamagedCachedCopyIsDroppedWhenStillTheFileHashed) {
   BlobCache cache(root_, 1 << 20, {});
   BlobId blob = cache_blob(cache, "cached bytes", false);
-  auto copy = cache.open_copy(blob.sha256);
+  auto copy = cache.open_copy(blob.name);
   ASSERT_TRUE(copy.has_value());
-  EXPECT_EQ(copy->path, cache.path_of(blob.sha256));
-  EXPECT_TRUE(cache.remove_if_same(blob.sha256, *copy));
+  EXPECT_EQ(copy->path, cache.path_of(blob.name));
+  EXPECT_TRUE(cache.remove_if_same(blob.name, *copy));
   EXPECT_FALSE(fs::exists(copy->path));
   EXPECT_EQ(cache.count(), 0u);
-  EXPECT_FALSE(cache.open_copy(blob.sha256).has_value());
+  EXPECT_FALSE(cache.open_copy(blob.name).has_value());
 }
 
 TEST_F(BlobCheck, CachedCopyReplacedMeanwhileStays) {
   BlobCache cache(root_, 1 << 20, {});
   BlobId blob = cache_blob(cache, "cached bytes", false);
-  auto copy = cache.open_copy(blob.sha256);
+  auto copy = cache.open_copy(blob.name);
   ASSERT_TRUE(copy.has_value());
   cache_blob(cache, "cached bytes", false);  // a fresh fill of the same blob
-  EXPECT_FALSE(cache.remove_if_same(blob.sha256, *copy));
-  EXPECT_TRUE(fs::exists(cache.path_of(blob.sha256)));
+  EXPECT_FALSE(cache.remove_if_same(blob.name, *copy));
+  EXPECT_TRUE(fs::exists(cache.path_of(blob.name)));
   EXPECT_EQ(cache.count(), 1u);
 }
 
 TEST_F(BlobCheck, PinnedCopyIsNeverDropped) {
   BlobCache cache(root_, 1 << 20, {});
   BlobId blob = cache_blob(cache, "queued bytes", true);
-  auto copy = cache.open_copy(blob.sha256);
+  auto copy = cache.open_copy(blob.name);
   ASSERT_TRUE(copy.has_value());
-  EXPECT_FALSE(cache.remove_if_same(blob.sha256, *copy));
-  EXPECT_TRUE(fs::exists(cache.path_of(blob.sha256)));
+  EXPECT_FALSE(cache.remove_if_same(blob.name, *copy));
+  EXPECT_TRUE(fs::exists(cache.path_of(blob.name)));
 }
 
 TEST_F(BlobCheck, ReleasingSpaceDropsLeastRecentlyUsedUnpinnedCopies) {
@@ -114,15 +114,15 @@ TEST_F(BlobCheck, ReleasingSpaceDropsLeastRecentlyUsedUnpinnedCopies) {
   EXPECT_TRUE(cache.open(oldest).valid());  // now used after all the others
   // 150 bytes wanted: "c" (the least recently used that is not queued) and "d" go.
   EXPECT_EQ(cache.release(150), 200u);
-  EXPECT_FALSE(fs::exists(cache.path_of(used.sha256)));
-  EXPECT_FALSE(fs::exists(cache.path_of(newest.sha256)));
-  EXPECT_TRUE(fs::exists(cache.path_of(oldest.sha256)));
-  EXPECT_TRUE(fs::exists(cache.path_of(queued.sha256)));
+  EXPECT_FALSE(fs::exists(cache.path_of(used.name)));
+  EXPECT_FALSE(fs::exists(cache.path_of(newest.name)));
+  EXPECT_TRUE(fs::exists(cache.path_of(oldest.name)));
+  EXPECT_TRUE(fs::exists(cache.path_of(queued.name)));
   EXPECT_EQ(cache.bytes(), 200u);
   // Asked for more than is left: all but the queued copy, and no more.
   EXPECT_EQ(cache.release(1000), 100u);
   EXPECT_EQ(cache.count(), 1u);
-  EXPECT_TRUE(cache.pinned(queued.sha256));
+  EXPECT_TRUE(cache.pinned(queued.name));
   EXPECT_EQ(cache.release(1000), 0u);
 }
 

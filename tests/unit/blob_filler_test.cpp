@@ -53,7 +53,7 @@ class MemorySource final : public BlobSource {
 
   std::string describe() const override { return "memory"; }
   std::string location(const BlobId& blob) const override {
-    return blob.location.empty() ? blob.sha256 : blob.location;
+    return blob.location.empty() ? blob.name : blob.location;
   }
 
   asio::awaitable<Status> get(const BlobId& blob, std::optional<ByteSpan> range,
@@ -213,7 +213,7 @@ class BlobFillerTest : public ::testing::Test {
 TEST_F(BlobFillerTest, ReadersSeeTheFileGrowAndReceiveEveryByte) {
   const std::string bytes = pattern(10 * kPiece + 17, 'a');
   const BlobId blob = hashed_blob(bytes);
-  source_.objects[blob.sha256] = bytes;
+  source_.objects[blob.name] = bytes;
   source_.hold();
   std::uint64_t first_available = 0;
   bool growing_at_first = false;
@@ -261,7 +261,7 @@ TEST_F(BlobFillerTest, ReadersSeeTheFileGrowAndReceiveEveryByte) {
 TEST_F(BlobFillerTest, WrongBytesNeverCompleteAndAreNotCached) {
   const std::string bytes = pattern(5 * kPiece, 'a');
   const BlobId blob = hashed_blob(bytes);
-  source_.objects[blob.sha256] = pattern(5 * kPiece, 'b');  // same size, other bytes
+  source_.objects[blob.name] = pattern(5 * kPiece, 'b');  // same size, other bytes
   Read read;
   run([&]() -> asio::awaitable<void> {
     auto opened = co_await open(blob, FillCheck::sha256_of_name);
@@ -275,7 +275,7 @@ TEST_F(BlobFillerTest, WrongBytesNeverCompleteAndAreNotCached) {
 
 TEST_F(BlobFillerTest, AWrongOneByteBlobIsAnError) {
   const BlobId blob = hashed_blob("x");
-  source_.objects[blob.sha256] = "y";
+  source_.objects[blob.name] = "y";
   std::optional<MatrixError> error;
   run([&]() -> asio::awaitable<void> {
     auto opened = co_await open(blob, FillCheck::sha256_of_name);
@@ -289,7 +289,7 @@ TEST_F(BlobFillerTest, AWrongOneByteBlobIsAnError) {
 TEST_F(BlobFillerTest, ASourceFailingMidwayFailsItsReadersAndIsAskedAgainLater) {
   const std::string bytes = pattern(6 * kPiece, 'c');
   const BlobId blob = hashed_blob(bytes);
-  source_.objects[blob.sha256] = bytes;
+  source_.objects[blob.name] = bytes;
   source_.fail_after = 3 * kPiece;
   Read first, second;
   run([&]() -> asio::awaitable<void> {
@@ -329,7 +329,7 @@ TEST_F(BlobFillerTest, AMissingBlobIsTheSourcesError) {
 TEST_F(BlobFillerTest, ConcurrentRequestsShareOneFetch) {
   const std::string bytes = pattern(8 * kPiece + 3, 'd');
   const BlobId blob = hashed_blob(bytes);
-  source_.objects[blob.sha256] = bytes;
+  source_.objects[blob.name] = bytes;
   source_.hold();
   std::vector<Read> reads(3);
   int growing = 0;
@@ -357,7 +357,7 @@ TEST_F(BlobFillerTest, ConcurrentRequestsShareOneFetch) {
 TEST_F(BlobFillerTest, ARangeIsFetchedAloneAndNotCached) {
   const std::string bytes = pattern(10 * kPiece, 'e');
   const BlobId blob = hashed_blob(bytes);
-  source_.objects[blob.sha256] = bytes;
+  source_.objects[blob.name] = bytes;
   std::uint64_t start = 0;
   Read read;
   run([&]() -> asio::awaitable<void> {
@@ -380,7 +380,7 @@ TEST_F(BlobFillerTest, ARangeIsFetchedAloneAndNotCached) {
 TEST_F(BlobFillerTest, ARangeFromTheStartFetchesTheWholeBlobIntoTheCache) {
   const std::string bytes = pattern(3 * kPiece, 'f');
   const BlobId blob = hashed_blob(bytes);
-  source_.objects[blob.sha256] = bytes;
+  source_.objects[blob.name] = bytes;
   Read read;
   run([&]() -> asio::awaitable<void> {
     const std::optional<ByteSpan> range = ByteSpan{0, 99};
@@ -447,12 +447,12 @@ TEST_F(BlobFillerTest, AComputedHashIsReportedAndTheAnswersHeadersReachTheCaller
 TEST_F(BlobFillerTest, RemovingTheBlobDuringItsFetchKeepsItOutOfTheCache) {
   const std::string bytes = pattern(4 * kPiece, 'i');
   const BlobId blob = hashed_blob(bytes);
-  source_.objects[blob.sha256] = bytes;
+  source_.objects[blob.name] = bytes;
   Read read;
   run([&]() -> asio::awaitable<void> {
     auto opened = co_await open(blob, FillCheck::sha256_of_name);
     if (!opened) co_return;
-    filler_->remove(blob.sha256);
+    filler_->remove(blob.name);
     read = co_await read_file(opened->blob, blob.size);
   });
   EXPECT_EQ(read.bytes, bytes);

@@ -87,7 +87,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<std::string> {
   // An upload's lease, taken before it stores the blob's bytes in the local store.
   std::int64_t lease(const BlobId& blob, std::int64_t expires_ts = kLater) {
     auto leased =
-        store_->lease_blob(blob.sha256, expires_ts, MetadataStore::BlobToStore{blob, "local", kNow});
+        store_->lease_blob(blob.name, expires_ts, MetadataStore::BlobToStore{blob, "local", kNow});
     EXPECT_TRUE(leased.ok());
     EXPECT_TRUE(leased.ok() && leased->has_value()) << "the blob is being deleted";
     return leased.ok() && leased->has_value() ? **leased : -1;
@@ -111,7 +111,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<std::string> {
     if (claimed.ok()) {
       for (const auto& d : *claimed) {
         EXPECT_EQ(d.store, "local");
-        shas.push_back(d.blob.sha256);
+        shas.push_back(d.blob.name);
       }
     }
     std::sort(shas.begin(), shas.end());
@@ -142,11 +142,11 @@ TEST_P(MetadataStoreTest, BlobIsClaimedOnceItsLastRecordIsDeleted) {
   auto claimed = store_->claim_unreferenced_blobs(kNow, kNoReclaim, 100);
   ASSERT_TRUE(claimed.ok());
   ASSERT_EQ(claimed->size(), 1u);
-  EXPECT_EQ((*claimed)[0].blob.sha256, kBlob.sha256);
+  EXPECT_EQ((*claimed)[0].blob.name, kBlob.name);
   EXPECT_EQ((*claimed)[0].blob.size, kBlob.size);
   EXPECT_EQ((*claimed)[0].store, "local");
   EXPECT_EQ(claim(), Shas{}) << "a claimed blob is not claimed twice";
-  ASSERT_TRUE(store_->finish_blob_deletion(kBlob.sha256).ok());
+  ASSERT_TRUE(store_->finish_blob_deletion(kBlob.name).ok());
   EXPECT_EQ(claim(), Shas{});
   auto three = store_->find_media({"example.org", "three"});
   ASSERT_TRUE(three.ok());
@@ -193,20 +193,20 @@ TEST_P(MetadataStoreTest, ReleasedOrExpiredLeasesNoLongerProtect) {
   remove("one");
   remove("two");
   ASSERT_TRUE(store_->release_lease(released).ok());
-  EXPECT_EQ(claim(kNow), Shas{kBlob.sha256});
-  EXPECT_EQ(claim(kNow + 10), Shas{kOtherBlob.sha256}) << "the lease expired";
+  EXPECT_EQ(claim(kNow), Shas{kBlob.name});
+  EXPECT_EQ(claim(kNow + 10), Shas{kOtherBlob.name}) << "the lease expired";
 }
 
 TEST_P(MetadataStoreTest, BytesStoredButNeverRecordedAreClaimedOnceTheLeaseExpires) {
   lease(kBlob, kNow + 10);  // an upload stored the bytes and died before its record
   EXPECT_EQ(claim(kNow), Shas{}) << "the lease still holds them";
-  EXPECT_EQ(claim(kNow + 10), Shas{kBlob.sha256});
+  EXPECT_EQ(claim(kNow + 10), Shas{kBlob.name});
 }
 
 TEST_P(MetadataStoreTest, AFailedUploadLeavesItsBytesToTheCollector) {
   std::int64_t held = lease(kBlob);
   ASSERT_TRUE(store_->release_lease(held).ok());
-  EXPECT_EQ(claim(), Shas{kBlob.sha256});
+  EXPECT_EQ(claim(), Shas{kBlob.name});
 }
 
 TEST_P(MetadataStoreTest, LeasingStoredBytesKeepsTheBlobRowThereIs) {
@@ -221,7 +221,7 @@ TEST_P(MetadataStoreTest, LeasingStoredBytesKeepsTheBlobRowThereIs) {
 
 TEST_P(MetadataStoreTest, ALeaseOnAnAdoptedBlobAddsNoRow) {
   // mxcd did not write an adopted object: however its import ends, it is not mxcd's to delete.
-  auto leased = store_->lease_blob(kBlob.sha256, kNow + 10, std::nullopt);
+  auto leased = store_->lease_blob(kBlob.name, kNow + 10, std::nullopt);
   ASSERT_TRUE(leased.ok() && leased->has_value());
   EXPECT_EQ(claim(kNow + 10), Shas{});
 }
@@ -229,27 +229,27 @@ TEST_P(MetadataStoreTest, ALeaseOnAnAdoptedBlobAddsNoRow) {
 TEST_P(MetadataStoreTest, NoLeaseWhileDeletingAndANewBlobAfterwards) {
   insert("one", kBlob);
   remove("one");
-  ASSERT_EQ(claim(), Shas{kBlob.sha256});
+  ASSERT_EQ(claim(), Shas{kBlob.name});
   auto refused =
-      store_->lease_blob(kBlob.sha256, kLater, MetadataStore::BlobToStore{kBlob, "local", kNow});
+      store_->lease_blob(kBlob.name, kLater, MetadataStore::BlobToStore{kBlob, "local", kNow});
   ASSERT_TRUE(refused.ok());
   EXPECT_FALSE(refused->has_value()) << "an upload must wait while the bytes are removed";
-  ASSERT_TRUE(store_->finish_blob_deletion(kBlob.sha256).ok());
+  ASSERT_TRUE(store_->finish_blob_deletion(kBlob.name).ok());
   // The upload stores the bytes again and records them as a fresh blob.
   insert("two", kBlob);
   EXPECT_EQ(claim(), Shas{});
   auto two = store_->find_media({"example.org", "two"});
   ASSERT_TRUE(two.ok() && two->has_value());
-  EXPECT_EQ((**two).blob->sha256, kBlob.sha256);
+  EXPECT_EQ((**two).blob->name, kBlob.name);
 }
 
 TEST_P(MetadataStoreTest, AbandonedDeletionIsRetriedAndUploadsMayLeaseMeanwhile) {
   insert("one", kBlob);
   remove("one");
-  ASSERT_EQ(claim(), Shas{kBlob.sha256});
-  ASSERT_TRUE(store_->abandon_blob_deletion(kBlob.sha256).ok());
-  EXPECT_EQ(claim(), Shas{kBlob.sha256}) << "the next round tries again";
-  ASSERT_TRUE(store_->abandon_blob_deletion(kBlob.sha256).ok());
+  ASSERT_EQ(claim(), Shas{kBlob.name});
+  ASSERT_TRUE(store_->abandon_blob_deletion(kBlob.name).ok());
+  EXPECT_EQ(claim(), Shas{kBlob.name}) << "the next round tries again";
+  ASSERT_TRUE(store_->abandon_blob_deletion(kBlob.name).ok());
   std::int64_t held = lease(kBlob);
   EXPECT_EQ(claim(), Shas{});
   ASSERT_TRUE(store_->insert_media(record("two", kBlob), held).ok());
@@ -259,9 +259,9 @@ TEST_P(MetadataStoreTest, AbandonedDeletionIsRetriedAndUploadsMayLeaseMeanwhile)
 TEST_P(MetadataStoreTest, DeletionLeftByACrashedProcessIsReclaimed) {
   insert("one", kBlob);
   remove("one");
-  ASSERT_EQ(claim(kNow), Shas{kBlob.sha256});
+  ASSERT_EQ(claim(kNow), Shas{kBlob.name});
   EXPECT_EQ(claim(kLater, kNow), Shas{}) << "a claim that is not older than the limit stays";
-  EXPECT_EQ(claim(kLater, kNow + 1), Shas{kBlob.sha256});
+  EXPECT_EQ(claim(kLater, kNow + 1), Shas{kBlob.name});
 }
 
 TEST_P(MetadataStoreTest, InsertWithAGoneLeaseIsRefusedAndRecordsNothing) {
@@ -274,7 +274,7 @@ TEST_P(MetadataStoreTest, InsertWithAGoneLeaseIsRefusedAndRecordsNothing) {
   ASSERT_TRUE(found.ok());
   EXPECT_FALSE(found->has_value());
   // What the refused upload stored is the collector's: no record refers to it.
-  EXPECT_EQ(claim(), Shas{kBlob.sha256});
+  EXPECT_EQ(claim(), Shas{kBlob.name});
 }
 
 TEST_P(MetadataStoreTest, FillConsumesTheLease) {
@@ -286,7 +286,7 @@ TEST_P(MetadataStoreTest, FillConsumesTheLease) {
   EXPECT_EQ(*filled, MetadataStore::FillOutcome::filled);
   EXPECT_FALSE(store_->insert_media(record("other", kBlob), held).ok()) << "a lease is used once";
   remove("pending");
-  EXPECT_EQ(claim(), Shas{kBlob.sha256});
+  EXPECT_EQ(claim(), Shas{kBlob.name});
 }
 
 TEST_P(MetadataStoreTest, FillWithAGoneLeaseIsRefusedAndStaysPending) {
@@ -308,7 +308,7 @@ TEST_P(MetadataStoreTest, ThumbnailIsFoundByItsBoxAndKeepsItsBlob) {
   insert("image", kBlob);
   auto stored = store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob));
   ASSERT_TRUE(stored.ok() && stored->has_value());
-  EXPECT_EQ((**stored).blob.sha256, kThumbnailBlob.sha256);
+  EXPECT_EQ((**stored).blob.name, kThumbnailBlob.name);
   EXPECT_EQ((**stored).blob.size, kThumbnailBlob.size);
   ThumbnailKey other_box = thumbnail("image", kThumbnailBlob).key;
   other_box.crop = false;
@@ -325,7 +325,7 @@ TEST_P(MetadataStoreTest, DeletingMediaFreesItsThumbnailsBlobs) {
   auto found = store_->find_thumbnail(thumbnail("image", kThumbnailBlob).key);
   ASSERT_TRUE(found.ok());
   EXPECT_FALSE(found->has_value());
-  EXPECT_EQ(claim(), (Shas{kBlob.sha256, kThumbnailBlob.sha256}));
+  EXPECT_EQ(claim(), (Shas{kBlob.name, kThumbnailBlob.name}));
 }
 
 TEST_P(MetadataStoreTest, ThumbnailBlobSharedWithMediaStaysWhileEitherRefersToIt) {
@@ -335,7 +335,7 @@ TEST_P(MetadataStoreTest, ThumbnailBlobSharedWithMediaStaysWhileEitherRefersToIt
   remove("small");
   EXPECT_EQ(claim(), Shas{}) << "the thumbnail still refers to the blob";
   remove("image");
-  EXPECT_EQ(claim(), (Shas{kBlob.sha256, kThumbnailBlob.sha256}));
+  EXPECT_EQ(claim(), (Shas{kBlob.name, kThumbnailBlob.name}));
 }
 
 TEST_P(MetadataStoreTest, ThumbnailOfDeletedMediaIsNotRecordedAndItsBlobIsFreed) {
@@ -344,7 +344,7 @@ TEST_P(MetadataStoreTest, ThumbnailOfDeletedMediaIsNotRecordedAndItsBlobIsFreed)
   auto stored = store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob));
   ASSERT_TRUE(stored.ok());
   EXPECT_FALSE(stored->has_value());
-  EXPECT_EQ(claim(), (Shas{kBlob.sha256, kThumbnailBlob.sha256}));
+  EXPECT_EQ(claim(), (Shas{kBlob.name, kThumbnailBlob.name}));
 }
 
 TEST_P(MetadataStoreTest, SecondThumbnailForTheSameBoxKeepsTheFirst) {
@@ -352,8 +352,8 @@ TEST_P(MetadataStoreTest, SecondThumbnailForTheSameBoxKeepsTheFirst) {
   ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
   auto second = store_->insert_thumbnail(thumbnail("image", kOtherBlob), lease(kOtherBlob));
   ASSERT_TRUE(second.ok() && second->has_value());
-  EXPECT_EQ((**second).blob.sha256, kThumbnailBlob.sha256);
-  EXPECT_EQ(claim(), Shas{kOtherBlob.sha256}) << "the second thumbnail's blob is unused";
+  EXPECT_EQ((**second).blob.name, kThumbnailBlob.name);
+  EXPECT_EQ(claim(), Shas{kOtherBlob.name}) << "the second thumbnail's blob is unused";
 }
 
 // --- Blobs adopted in place: locations, unhashed ids, replace_blob ---
@@ -372,9 +372,9 @@ TEST(UnhashedBlobId, IsStableAndNeverAContentHash) {
   EXPECT_FALSE(is_sha256_hex(id));
   EXPECT_TRUE(is_blob_name(id));
   EXPECT_EQ(blob_name_digits(id), id.substr(9));
-  EXPECT_FALSE(is_unhashed(kBlob.sha256));
-  EXPECT_TRUE(is_blob_name(kBlob.sha256));
-  EXPECT_EQ(blob_name_digits(kBlob.sha256), kBlob.sha256);
+  EXPECT_FALSE(is_unhashed(kBlob.name));
+  EXPECT_TRUE(is_blob_name(kBlob.name));
+  EXPECT_EQ(blob_name_digits(kBlob.name), kBlob.name);
   EXPECT_FALSE(is_unhashed("unhashed-" + std::string(64, 'A')));
   EXPECT_FALSE(is_blob_name("unhashed-../../etc/passwd"));
   EXPECT_FALSE(is_blob_name(std::string(63, 'a')));
@@ -407,7 +407,7 @@ class AdoptedBlobTest : public MetadataStoreTest {
   }
 
   Result<MetadataStore::BlobReplacement> replace() {
-    return store_->replace_blob(unhashed_.sha256, hashed_);
+    return store_->replace_blob(unhashed_.name, hashed_);
   }
 };
 
@@ -417,7 +417,7 @@ TEST_P(AdoptedBlobTest, LocationIsReadWhereverTheBlobIs) {
   ASSERT_TRUE(store_->add_thumbnails({thumbnail("adopted", unhashed_)}).ok());
 
   EXPECT_EQ(blob_of("adopted").location, kSynapseKey);
-  EXPECT_EQ(blob_of("adopted").sha256, unhashed_.sha256);
+  EXPECT_EQ(blob_of("adopted").name, unhashed_.name);
   EXPECT_EQ(blob_of("adopted").size, 11u);
   EXPECT_EQ(blob_of("uploaded").location, "") << "uploads are content-addressed";
   auto thumb = store_->find_thumbnail(thumbnail("adopted", unhashed_).key);
@@ -428,7 +428,7 @@ TEST_P(AdoptedBlobTest, LocationIsReadWhereverTheBlobIs) {
   ASSERT_TRUE(blobs.ok());
   ASSERT_EQ(blobs->size(), 2u);
   EXPECT_EQ((*blobs)[0].blob.location, "");
-  EXPECT_EQ((*blobs)[1].blob.sha256, unhashed_.sha256) << "unhashed ids sort after hashes";
+  EXPECT_EQ((*blobs)[1].blob.name, unhashed_.name) << "unhashed ids sort after hashes";
   EXPECT_EQ((*blobs)[1].blob.location, kSynapseKey);
   EXPECT_EQ((*blobs)[1].store, "bucket");
   auto media = store_->list_media({}, 10);
@@ -441,17 +441,17 @@ TEST_P(AdoptedBlobTest, LocationIsReadWhereverTheBlobIs) {
   remove("adopted");
   auto doomed = claim_all();
   ASSERT_EQ(doomed.size(), 1u);
-  EXPECT_EQ(doomed[0].blob.sha256, unhashed_.sha256);
+  EXPECT_EQ(doomed[0].blob.name, unhashed_.name);
   EXPECT_EQ(doomed[0].blob.location, kSynapseKey) << "the collector deletes the object where it is";
   EXPECT_EQ(doomed[0].store, "bucket");
 }
 
 TEST_P(AdoptedBlobTest, UnhashedIdAndAHashOfTheSameDigitsAreTwoBlobs) {
-  const BlobId lookalike{std::string(blob_name_digits(unhashed_.sha256)), 3};
+  const BlobId lookalike{std::string(blob_name_digits(unhashed_.name)), 3};
   adopt(unhashed_, {"adopted"});
   insert("uploaded", lookalike);
-  EXPECT_EQ(blob_of("adopted").sha256, unhashed_.sha256);
-  EXPECT_EQ(blob_of("uploaded").sha256, lookalike.sha256);
+  EXPECT_EQ(blob_of("adopted").name, unhashed_.name);
+  EXPECT_EQ(blob_of("uploaded").name, lookalike.name);
   EXPECT_EQ(blob_of("uploaded").location, "");
   auto counts = store_->count_rows();
   ASSERT_TRUE(counts.ok());
@@ -467,13 +467,13 @@ TEST_P(AdoptedBlobTest, ReplacedBlobKeepsItsObjectUnderItsHash) {
 
   for (const char* id : {"one", "two"}) {
     BlobId blob = blob_of(id);
-    EXPECT_EQ(blob.sha256, hashed_.sha256);
+    EXPECT_EQ(blob.name, hashed_.name);
     EXPECT_EQ(blob.location, kSynapseKey) << "the bytes stay where they are";
     EXPECT_EQ(blob.size, 11u);
   }
   auto thumb = store_->find_thumbnail(thumbnail("one", unhashed_).key);
   ASSERT_TRUE(thumb.ok() && thumb->has_value());
-  EXPECT_EQ((**thumb).blob.sha256, hashed_.sha256);
+  EXPECT_EQ((**thumb).blob.name, hashed_.name);
   auto blobs = store_->list_blobs("", 10);
   ASSERT_TRUE(blobs.ok());
   ASSERT_EQ(blobs->size(), 1u) << "the unhashed row is gone";
@@ -489,7 +489,7 @@ TEST_P(AdoptedBlobTest, ReplacedBlobKeepsItsObjectUnderItsHash) {
   remove("two");
   auto doomed = claim_all();
   ASSERT_EQ(doomed.size(), 1u);
-  EXPECT_EQ(doomed[0].blob.sha256, hashed_.sha256);
+  EXPECT_EQ(doomed[0].blob.name, hashed_.name);
   EXPECT_EQ(doomed[0].blob.location, kSynapseKey);
 }
 
@@ -501,18 +501,18 @@ TEST_P(AdoptedBlobTest, MergedBlobLeavesItsObjectToTheCollector) {
   ASSERT_TRUE(merged.ok()) << merged.error().message;
   EXPECT_EQ(*merged, MetadataStore::BlobReplacement::merged);
 
-  EXPECT_EQ(blob_of("adopted").sha256, hashed_.sha256);
+  EXPECT_EQ(blob_of("adopted").name, hashed_.name);
   EXPECT_EQ(blob_of("adopted").location, "") << "served from the blob stored before";
   auto thumb = store_->find_thumbnail(thumbnail("adopted", unhashed_).key);
   ASSERT_TRUE(thumb.ok() && thumb->has_value());
-  EXPECT_EQ((**thumb).blob.sha256, hashed_.sha256);
+  EXPECT_EQ((**thumb).blob.name, hashed_.name);
 
   auto doomed = claim_all();
   ASSERT_EQ(doomed.size(), 1u);
-  EXPECT_EQ(doomed[0].blob.sha256, unhashed_.sha256);
+  EXPECT_EQ(doomed[0].blob.name, unhashed_.name);
   EXPECT_EQ(doomed[0].blob.location, kSynapseKey);
   EXPECT_EQ(doomed[0].store, "bucket");
-  ASSERT_TRUE(store_->finish_blob_deletion(unhashed_.sha256).ok());
+  ASSERT_TRUE(store_->finish_blob_deletion(unhashed_.name).ok());
   remove("uploaded");
   EXPECT_TRUE(claim_all().empty()) << "\"adopted\" still refers to the hashed blob";
 }
@@ -526,19 +526,19 @@ TEST_P(AdoptedBlobTest, MergingIntoAnUnreferencedBlobKeepsIt) {
   EXPECT_EQ(*merged, MetadataStore::BlobReplacement::merged);
   auto doomed = claim_all();
   ASSERT_EQ(doomed.size(), 1u) << "the hashed blob is referred to again";
-  EXPECT_EQ(doomed[0].blob.sha256, unhashed_.sha256);
+  EXPECT_EQ(doomed[0].blob.name, unhashed_.name);
 }
 
 TEST_P(AdoptedBlobTest, NothingMovesOntoABlobBeingDeleted) {
   insert("uploaded", hashed_);
   remove("uploaded");
-  ASSERT_EQ(claim(), Shas{hashed_.sha256});  // its deletion is under way
+  ASSERT_EQ(claim(), Shas{hashed_.name});  // its deletion is under way
   adopt(unhashed_, {"adopted"});
   auto refused = replace();
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().status, 503u);
-  EXPECT_EQ(blob_of("adopted").sha256, unhashed_.sha256);
-  ASSERT_TRUE(store_->finish_blob_deletion(hashed_.sha256).ok());
+  EXPECT_EQ(blob_of("adopted").name, unhashed_.name);
+  ASSERT_TRUE(store_->finish_blob_deletion(hashed_.name).ok());
   auto replaced = replace();
   ASSERT_TRUE(replaced.ok());
   EXPECT_EQ(*replaced, MetadataStore::BlobReplacement::replaced);
@@ -559,13 +559,13 @@ TEST_P(AdoptedBlobTest, UnknownOrDeletedBlobsAreNotFound) {
 
 TEST_P(AdoptedBlobTest, OnlyAContentHashReplacesABlob) {
   adopt(unhashed_, {"adopted"});
-  for (const auto& name : {unhashed_.sha256, unhashed_blob_id("bucket", "elsewhere"),
+  for (const auto& name : {unhashed_.name, unhashed_blob_id("bucket", "elsewhere"),
                            std::string("not a hash")}) {
-    auto refused = store_->replace_blob(unhashed_.sha256, BlobId{name, 11});
+    auto refused = store_->replace_blob(unhashed_.name, BlobId{name, 11});
     ASSERT_FALSE(refused.ok()) << name;
     EXPECT_EQ(refused.error().status, 500u);
   }
-  EXPECT_EQ(blob_of("adopted").sha256, unhashed_.sha256);
+  EXPECT_EQ(blob_of("adopted").name, unhashed_.name);
 }
 
 // --- Opening a database without changing it (mxcd import synapse --dry-run) ---
@@ -599,7 +599,7 @@ TEST_P(MetadataStoreTest, InspectingReadsWhatIsThereAndWritesNothing) {
   auto found = store_->find_media({"example.org", "one"});
   ASSERT_TRUE(found.ok());
   ASSERT_TRUE(found->has_value());
-  EXPECT_EQ((**found).blob->sha256, kBlob.sha256);
+  EXPECT_EQ((**found).blob->name, kBlob.name);
   if (GetParam() == "sqlite") {
     auto refused = store_->delete_media({"example.org", "one"}, kNow);
     EXPECT_FALSE(refused.ok()) << "the file is open read-only";

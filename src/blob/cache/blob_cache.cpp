@@ -72,17 +72,17 @@ fs::path BlobCache::path_of(const std::string& sha256) const {
 UniqueFd BlobCache::open(const BlobId& blob) {
   {
     std::lock_guard lock(mutex_);
-    auto it = entries_.find(blob.sha256);
+    auto it = entries_.find(blob.name);
     if (it == entries_.end()) return {};
     touch(it->second);
   }
-  UniqueFd fd(::open(path_of(blob.sha256).c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path_of(blob.name).c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (fd.valid() && ::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == blob.size) {
     return fd;
   }
-  spdlog::warn("cached copy of blob {} is missing or damaged; fetching it again", blob.sha256);
-  remove(blob.sha256);
+  spdlog::warn("cached copy of blob {} is missing or damaged; fetching it again", blob.name);
+  remove(blob.name);
   return {};
 }
 
@@ -107,7 +107,7 @@ Result<UniqueFd> BlobCache::create_anonymous() {
 }
 
 Status BlobCache::publish(const BlobId& blob, const fs::path& file, bool pinned) {
-  fs::path target = path_of(blob.sha256);
+  fs::path target = path_of(blob.name);
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
   // Renamed under the lock, so that remove_if_same() never unlinks a copy just published.
@@ -119,10 +119,10 @@ Status BlobCache::publish(const BlobId& blob, const fs::path& file, bool pinned)
     fs::remove(file, ec);
     return MatrixError::internal("Could not use the local cache");
   }
-  auto [it, inserted] = entries_.try_emplace(blob.sha256);
+  auto [it, inserted] = entries_.try_emplace(blob.name);
   Entry& entry = it->second;
   if (inserted) {
-    lru_.push_back(blob.sha256);
+    lru_.push_back(blob.name);
     entry.position = std::prev(lru_.end());
   } else {
     bytes_ -= entry.size;

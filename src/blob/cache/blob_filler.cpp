@@ -57,7 +57,7 @@ struct BlobFiller::Fetch final : BlobSink {
       co_return MatrixError::internal("The stored object is larger than the blob");
     }
     if (!write_all(fd.get(), bytes, size, written)) {
-      spdlog::error("cannot write fetched blob {} to the cache: {}", blob.sha256, std::strerror(errno));
+      spdlog::error("cannot write fetched blob {} to the cache: {}", blob.name, std::strerror(errno));
       co_return MatrixError::internal("Could not use the local cache");
     }
     written += size;
@@ -94,7 +94,7 @@ asio::awaitable<Result<FilledBlob>> BlobFiller::open(const FillRequest& request,
   bool start = false;
   {
     std::lock_guard lock(fetches_mutex_);
-    auto it = fetches_.find(blob.sha256);
+    auto it = fetches_.find(blob.name);
     if (it != fetches_.end() && (!range || range->first <= it->second->growing->available())) {
       fetch = it->second;
       range.reset();
@@ -111,7 +111,7 @@ asio::awaitable<Result<FilledBlob>> BlobFiller::open(const FillRequest& request,
         fetch->fd = std::move(file->first);
         fetch->path = std::move(file->second);
         // Joined only when no other fetch of the blob is running (a ranged one may be).
-        if (it == fetches_.end()) fetches_.emplace(blob.sha256, fetch);
+        if (it == fetches_.end()) fetches_.emplace(blob.name, fetch);
       } else {
         auto file = cache_.create_anonymous();
         if (!file) co_return file.error();
@@ -137,7 +137,7 @@ asio::awaitable<void> BlobFiller::run_fetch(std::shared_ptr<Fetch> fetch) {
   const std::string key = source_.location(blob);
   Status status = co_await source_.get(blob, fetch->range, *fetch);
   if (status && fetch->written != fetch->expected()) {
-    spdlog::error("object {} of blob {} in {} has {} bytes, {} expected", key, blob.sha256,
+    spdlog::error("object {} of blob {} in {} has {} bytes, {} expected", key, blob.name,
                   source_.describe(), fetch->written, fetch->expected());
     status = MatrixError::internal("The media's content is damaged");
   }
@@ -145,9 +145,9 @@ asio::awaitable<void> BlobFiller::run_fetch(std::shared_ptr<Fetch> fetch) {
     std::string sha256 = fetch->hash.finish_hex();
     if (fetch->check == FillCheck::compute_sha256) {
       if (fetch->hashed) fetch->hashed(sha256);
-    } else if (sha256 != blob.sha256) {
+    } else if (sha256 != blob.name) {
       spdlog::error("object {} of blob {} in {} does not match its name (its SHA-256 is {})",
-                    key, blob.sha256, source_.describe(), sha256);
+                    key, blob.name, source_.describe(), sha256);
       status = MatrixError::internal("The media's content is damaged");
     }
   }
@@ -163,7 +163,7 @@ asio::awaitable<void> BlobFiller::run_fetch(std::shared_ptr<Fetch> fetch) {
     // Published under the lock, and only while still registered: remove() unregisters the
     // fetch of a blob it deletes, so deleted bytes never come back into the cache.
     std::lock_guard lock(fetches_mutex_);
-    if (auto it = fetches_.find(blob.sha256); it != fetches_.end() && it->second == fetch) {
+    if (auto it = fetches_.find(blob.name); it != fetches_.end() && it->second == fetch) {
       fetches_.erase(it);
       if (synced && cache_.publish(blob, fetch->path, false)) fetch->path.clear();
     }

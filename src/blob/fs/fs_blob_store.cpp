@@ -77,12 +77,12 @@ class FsBlobStore::Writer final : public BlobWriter {
       // they were hashed on their way in, while that file may have been damaged since it
       // was written. This is also how a damaged blob is repaired.
       std::string failed = ::fsync(fd_.get()) != 0 ? errno_text("fsync")
-                                                   : store_.place(tmp_path_, id.sha256);
+                                                   : store_.place(tmp_path_, id.name);
       error_number = errno;
       return failed;
     });
     if (!error.empty()) {
-      spdlog::error("storing blob {} failed: {}", id.sha256, error);
+      spdlog::error("storing blob {} failed: {}", id.name, error);
       co_return write_error(error_number);
     }
     fd_.reset();
@@ -163,11 +163,11 @@ Status FsBlobStore::check_name(const BlobId& blob) const {
   if (!blob.location.empty()) {
     // Only S3 stores adopt objects in place: serving <sha256> instead could be other bytes.
     spdlog::error("blob {} is recorded at location {} in store {}, which keeps blobs by their "
-                  "hash only; it cannot be served or removed", blob.sha256, blob.location, name_);
+                  "hash only; it cannot be served or removed", blob.name, blob.location, name_);
     return MatrixError::internal("The media's content is in an unsupported place");
   }
-  if (!is_sha256_hex(blob.sha256)) {
-    spdlog::error("blob {} in store {} is not named by its hash", blob.sha256, name_);
+  if (!is_sha256_hex(blob.name)) {
+    spdlog::error("blob {} in store {} is not named by its hash", blob.name, name_);
     return MatrixError::internal("Invalid blob name");
   }
   return {};
@@ -179,25 +179,25 @@ boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
   // A local open() is a page-cache lookup; it is not worth a trip to the blocking pool.
   // Relative to the blobs directory's descriptor: no path to build on every download.
   char relative[72];
-  std::snprintf(relative, sizeof relative, "%.2s/%.2s/%s", blob.sha256.c_str(),
-                blob.sha256.c_str() + 2, blob.sha256.c_str());
+  std::snprintf(relative, sizeof relative, "%.2s/%.2s/%s", blob.name.c_str(),
+                blob.name.c_str() + 2, blob.name.c_str());
   UniqueFd fd(::openat(blobs_dir_fd_.get(), relative, O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0) {
     const int error = errno;
     // Only on this failure path: a served blob costs no look-up here.
-    if (fs::path damaged = damaged_path(blob.sha256); ::access(damaged.c_str(), F_OK) == 0) {
+    if (fs::path damaged = damaged_path(blob.name); ::access(damaged.c_str(), F_OK) == 0) {
       spdlog::error("blob {} was found damaged and set aside as {}; media referring to it is "
-                    "served again once an upload brings the same file", blob.sha256,
+                    "served again once an upload brings the same file", blob.name,
                     damaged.string());
       co_return MatrixError::not_found("The media's content is damaged");
     }
-    spdlog::error("blob {} is missing from {}: {}", blob.sha256, blobs_dir_.string(),
+    spdlog::error("blob {} is missing from {}: {}", blob.name, blobs_dir_.string(),
                   std::strerror(error));
     co_return MatrixError::not_found("The media's content is missing");
   }
   if (static_cast<std::uint64_t>(st.st_size) != blob.size) {
-    spdlog::error("blob {} has {} bytes on disk, {} recorded", blob.sha256, st.st_size, blob.size);
+    spdlog::error("blob {} has {} bytes on disk, {} recorded", blob.name, st.st_size, blob.size);
     co_return MatrixError::internal("The media's content is damaged");
   }
   co_return OpenBlob{std::move(fd), blob.size, 0, nullptr};
@@ -205,16 +205,16 @@ boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
 
 boost::asio::awaitable<Status> FsBlobStore::remove(const BlobId& blob) {
   if (auto valid = check_name(blob); !valid) co_return valid;
-  fs::path path = blob_path(blob.sha256);
+  fs::path path = blob_path(blob.name);
   auto error = co_await run_blocking(blocking_pool_, [&]() -> std::string {
-    ::unlink(damaged_path(blob.sha256).c_str());  // a damaged copy set aside goes too
+    ::unlink(damaged_path(blob.name).c_str());  // a damaged copy set aside goes too
     if (::unlink(path.c_str()) != 0) return errno == ENOENT ? "" : errno_text("unlink");
     // Like a write, a removal is done only once the directory entry is durable.
     if (!fsync_directory(path.parent_path())) return errno_text("fsync directory");
     return {};
   });
   if (!error.empty()) {
-    spdlog::error("removing blob {} failed: {}", blob.sha256, error);
+    spdlog::error("removing blob {} failed: {}", blob.name, error);
     co_return MatrixError::internal("Could not remove the file");
   }
   co_return Status();
@@ -223,10 +223,10 @@ boost::asio::awaitable<Status> FsBlobStore::remove(const BlobId& blob) {
 boost::asio::awaitable<Result<BlobDigest>> FsBlobStore::digest(const BlobId& blob) {
   if (auto valid = check_name(blob); !valid) co_return valid.error();
   co_return co_await run_blocking(blocking_pool_, [&]() -> Result<BlobDigest> {
-    UniqueFd fd(::open(blob_path(blob.sha256).c_str(), O_RDONLY | O_CLOEXEC));
+    UniqueFd fd(::open(blob_path(blob.name).c_str(), O_RDONLY | O_CLOEXEC));
     // A blob set aside as damaged still has bytes here: they are what is checked.
     if (!fd.valid() && errno == ENOENT) {
-      fd.reset(::open(damaged_path(blob.sha256).c_str(), O_RDONLY | O_CLOEXEC));
+      fd.reset(::open(damaged_path(blob.name).c_str(), O_RDONLY | O_CLOEXEC));
     }
     if (!fd.valid()) {
       if (errno == ENOENT) return MatrixError::not_found("The media's content is missing");
@@ -237,16 +237,16 @@ boost::asio::awaitable<Result<BlobDigest>> FsBlobStore::digest(const BlobId& blo
 }
 
 std::string FsBlobStore::describe_location(const BlobId& blob) const {
-  if (!is_blob_name(blob.sha256)) return blob.sha256;
-  fs::path damaged = damaged_path(blob.sha256);
-  std::string where = blob_path(blob.sha256).string();
+  if (!is_blob_name(blob.name)) return blob.name;
+  fs::path damaged = damaged_path(blob.name);
+  std::string where = blob_path(blob.name).string();
   if (::access(damaged.c_str(), F_OK) == 0) where += " (set aside as " + damaged.string() + ")";
   return where;
 }
 
 std::optional<LocalCopy> FsBlobStore::open_local_copy(const BlobId& blob) {
-  if (!blob.location.empty() || !is_sha256_hex(blob.sha256)) return std::nullopt;
-  fs::path path = blob_path(blob.sha256);
+  if (!blob.location.empty() || !is_sha256_hex(blob.name)) return std::nullopt;
+  fs::path path = blob_path(blob.name);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) return std::nullopt;  // missing: reported when it is asked for
   return LocalCopy{std::move(fd), std::move(path)};
@@ -254,7 +254,7 @@ std::optional<LocalCopy> FsBlobStore::open_local_copy(const BlobId& blob) {
 
 boost::asio::awaitable<void> FsBlobStore::set_aside_damaged_copy(const BlobId& blob,
                                                                  const LocalCopy& copy) {
-  const fs::path damaged = damaged_path(blob.sha256);
+  const fs::path damaged = damaged_path(blob.name);
   enum class Outcome { set_aside, replaced, failed };
   std::string error;
   Outcome outcome = co_await run_blocking(blocking_pool_, [&] {
@@ -283,15 +283,15 @@ boost::asio::awaitable<void> FsBlobStore::set_aside_damaged_copy(const BlobId& b
   switch (outcome) {
     case Outcome::set_aside:
       spdlog::error("blob {}: the damaged file {} is set aside as {} and no longer served; an "
-                    "upload of the same file replaces it", blob.sha256, copy.path.string(),
+                    "upload of the same file replaces it", blob.name, copy.path.string(),
                     damaged.string());
       break;
     case Outcome::replaced:
       spdlog::info("blob {}: {} was replaced by an upload while it was checked; the new file "
-                   "stays", blob.sha256, copy.path.string());
+                   "stays", blob.name, copy.path.string());
       break;
     case Outcome::failed:
-      spdlog::error("blob {}: the damaged file {} cannot be set aside: {}", blob.sha256,
+      spdlog::error("blob {}: the damaged file {} cannot be set aside: {}", blob.name,
                     copy.path.string(), error);
       break;
   }

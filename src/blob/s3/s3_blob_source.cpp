@@ -22,7 +22,7 @@ class ForwardingSink final : public s3::ObjectSink {
 
 std::string S3BlobSource::location(const BlobId& blob) const {
   if (!blob.location.empty()) return blob.location;
-  return object_key(prefix_, blob.sha256);
+  return object_key(prefix_, blob.name);
 }
 
 asio::awaitable<Status> S3BlobSource::get(const BlobId& blob, std::optional<ByteSpan> range,
@@ -45,7 +45,7 @@ asio::awaitable<Status> S3BlobSource::put(int fd, const BlobId& blob, const std:
   if (!existing) co_return existing.error();
   if (*existing && (*existing)->size == blob.size) co_return Status();  // content-addressed
   const s3::FileRegion body{fd, 0, blob.size};  // named: GCC 12 and braced temporaries in co_await
-  co_return co_await client_.put_file(key, body, blob.sha256, content_type);
+  co_return co_await client_.put_file(key, body, blob.name, content_type);
 }
 
 asio::awaitable<Status> S3BlobSource::remove(const BlobId& blob) {

@@ -154,7 +154,7 @@ Result<std::unique_ptr<BlobWriter>> S3BlobStore::begin_write(const std::string& 
 asio::awaitable<Result<OpenBlob>> S3BlobStore::open(const BlobId& blob,
                                                     std::optional<ByteSpan> range) {
   if (is_unhashed(blob) && blob.location.empty()) {
-    spdlog::error("unhashed blob {} has no location in store {}", blob.sha256, name_);
+    spdlog::error("unhashed blob {} has no location in store {}", blob.name, name_);
     co_return MatrixError::internal("The media's content cannot be found");
   }
   // An unhashed blob's name says nothing of its bytes: only its size can be checked.
@@ -168,7 +168,7 @@ std::optional<std::string> S3BlobStore::redirect_url(const BlobId& blob,
                                                      const RedirectHeaders& headers) const {
   using Redirect = S3StoreConfig::Redirect;
   // A blob still waiting in the upload queue is only here.
-  if (config_.redirect == Redirect::off || cache_.pinned(blob.sha256)) return std::nullopt;
+  if (config_.redirect == Redirect::off || cache_.pinned(blob.name)) return std::nullopt;
   const std::string key = bucket_.location(blob);
   if (config_.redirect == Redirect::presigned) {
     return client_.presigned_get_url(key, config_.presigned_ttl,
@@ -184,11 +184,11 @@ asio::awaitable<Status> S3BlobStore::remove(const BlobId& blob) {
   {
     std::lock_guard lock(queue_mutex_);
     // Deleting the object now would race the upload's PUT; the next attempt finds it done.
-    if (uploading_ == blob.sha256) co_return MatrixError::unavailable("The blob is being uploaded");
-    std::erase_if(pending_, [&](const QueuedBlob& q) { return q.sha256 == blob.sha256; });
+    if (uploading_ == blob.name) co_return MatrixError::unavailable("The blob is being uploaded");
+    std::erase_if(pending_, [&](const QueuedBlob& q) { return q.sha256 == blob.name; });
   }
-  queue_.remove(blob.sha256);
-  filler_.remove(blob.sha256);
+  queue_.remove(blob.name);
+  filler_.remove(blob.name);
   co_return co_await bucket_.remove(blob);
 }
 
@@ -215,9 +215,9 @@ class DigestSink final : public BlobSink {
 }  // namespace
 
 asio::awaitable<Result<BlobDigest>> S3BlobStore::digest(const BlobId& blob) {
-  if (cache_.pinned(blob.sha256)) {
+  if (cache_.pinned(blob.name)) {
     // Still in the upload queue: the bucket has no object yet.
-    if (auto copy = cache_.open_copy(blob.sha256)) {
+    if (auto copy = cache_.open_copy(blob.name)) {
       co_return co_await run_blocking(blocking_pool_, [&] { return digest_file(copy->fd.get()); });
     }
   }
@@ -242,28 +242,28 @@ asio::awaitable<Result<std::optional<BlobId>>> S3BlobStore::find_adoptable(const
 }
 
 std::string S3BlobStore::describe_location(const BlobId& blob) const {
-  if (cache_.pinned(blob.sha256)) return cache_.path_of(blob.sha256).string() + " (queued for upload)";
+  if (cache_.pinned(blob.name)) return cache_.path_of(blob.name).string() + " (queued for upload)";
   return "s3://" + client_.config().bucket + "/" + bucket_.location(blob);
 }
 
 std::optional<LocalCopy> S3BlobStore::open_local_copy(const BlobId& blob) {
   // An unhashed blob's name says nothing of its bytes.
   if (is_unhashed(blob)) return std::nullopt;
-  return cache_.open_copy(blob.sha256);
+  return cache_.open_copy(blob.name);
 }
 
 asio::awaitable<void> S3BlobStore::set_aside_damaged_copy(const BlobId& blob, const LocalCopy& copy) {
-  if (cache_.remove_if_same(blob.sha256, copy)) {
+  if (cache_.remove_if_same(blob.name, copy)) {
     spdlog::error("store {}: the damaged cached copy {} of blob {} is dropped; the next read "
-                  "fetches it again from {}", name_, copy.path.string(), blob.sha256,
+                  "fetches it again from {}", name_, copy.path.string(), blob.name,
                   bucket_.describe());
-  } else if (cache_.pinned(blob.sha256)) {
+  } else if (cache_.pinned(blob.name)) {
     spdlog::error("store {}: the damaged copy {} of blob {} waits for upload and is its only "
                   "copy, so it stays; an upload of the same file replaces it", name_,
-                  copy.path.string(), blob.sha256);
+                  copy.path.string(), blob.name);
   } else {
     spdlog::info("store {}: the cached copy of blob {} was replaced or dropped while it was "
-                 "checked", name_, blob.sha256);
+                 "checked", name_, blob.name);
   }
   co_return;
 }
@@ -271,7 +271,7 @@ asio::awaitable<void> S3BlobStore::set_aside_damaged_copy(const BlobId& blob, co
 // --- the upload queue (durability: background) ---
 
 Status S3BlobStore::queue_upload(const BlobId& blob, const std::string& content_type) {
-  QueuedBlob entry{blob.sha256, content_type, now_ms()};
+  QueuedBlob entry{blob.name, content_type, now_ms()};
   if (auto status = queue_.add(entry); !status) return status;
   std::size_t waiting;
   {
@@ -279,7 +279,7 @@ Status S3BlobStore::queue_upload(const BlobId& blob, const std::string& content_
     pending_.push_back(std::move(entry));
     waiting = pending_.size();
   }
-  spdlog::info("store {}: blob {} queued for upload ({} waiting)", name_, blob.sha256, waiting);
+  spdlog::info("store {}: blob {} queued for upload ({} waiting)", name_, blob.name, waiting);
   wake_queue();
   return {};
 }

@@ -96,7 +96,7 @@ bool insert_blob(Session& s, const BlobId& blob, const std::string& store, std::
   s.query("INSERT INTO blobs (sha256, size, store, created_ts) VALUES ($1, $2, $3, $4) "
           "ON CONFLICT (sha256) DO UPDATE SET unreferenced_since_ts = NULL "
           "WHERE blobs.unreferenced_since_ts IS NOT NULL",
-          blob.sha256, blob.size, store, now);
+          blob.name, blob.size, store, now);
   return true;
 }
 
@@ -158,7 +158,7 @@ Status SqlMetadataStore::insert_media(const MediaRecord& r, std::int64_t lease) 
     if (!insert_blob(s, *r.blob, r.store, lease, r.created_ts)) return false;
     s.query("INSERT INTO media (server_name, media_id, sha256, content_type, upload_name, "
             "uploader, created_ts, quarantined) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            r.key.server_name, r.key.media_id, r.blob->sha256, r.content_type, r.upload_name,
+            r.key.server_name, r.key.media_id, r.blob->name, r.content_type, r.upload_name,
             r.uploader, r.created_ts, r.quarantined);
     return true;
   });
@@ -205,7 +205,7 @@ Result<MetadataStore::FillOutcome> SqlMetadataStore::fill_pending(const MediaRec
     if (!insert_blob(s, *r.blob, r.store, lease, now)) return std::nullopt;
     s.query("UPDATE media SET sha256 = $1, content_type = $2, upload_name = $3, "
             "pending_expires_ts = NULL WHERE server_name = $4 AND media_id = $5",
-            r.blob->sha256, r.content_type, r.upload_name, r.key.server_name, r.key.media_id);
+            r.blob->name, r.content_type, r.upload_name, r.key.server_name, r.key.media_id);
     s.announce({MediaChange::Kind::filled, r.key});
     return FillOutcome::filled;
   });
@@ -232,8 +232,8 @@ Result<std::optional<ThumbnailRecord>> SqlMetadataStore::insert_thumbnail(const 
         "CAST($6 AS BOOLEAN), $7, $8, CAST($9 AS BIGINT) WHERE EXISTS (SELECT 1 FROM media "
         "WHERE server_name = $1 AND media_id = $2 AND sha256 IS NOT NULL) ON CONFLICT DO NOTHING",
         r.key.media.server_name, r.key.media.media_id, r.key.width, r.key.height,
-        method_name(r.key), r.key.animated, r.blob.sha256, r.content_type, r.created_ts);
-    if (added.affected() == 0) mark_if_unreferenced(s, r.blob.sha256, r.created_ts);
+        method_name(r.key), r.key.animated, r.blob.name, r.content_type, r.created_ts);
+    if (added.affected() == 0) mark_if_unreferenced(s, r.blob.name, r.created_ts);
     return select_thumbnail(s, r.key);
   });
   if (!stored) return stored.error();
@@ -300,7 +300,7 @@ Result<std::vector<MetadataStore::DoomedBlob>> SqlMetadataStore::claim_unreferen
         s.query(query.c_str(), reclaim_before_ts, static_cast<std::int64_t>(limit)),
         [](const Row& row) { return DoomedBlob{read_blob_id(row, 0, 3), row.text(2)}; });
     for (const auto& d : doomed) {
-      s.query("UPDATE blobs SET deleting_since_ts = $1 WHERE sha256 = $2", now, d.blob.sha256);
+      s.query("UPDATE blobs SET deleting_since_ts = $1 WHERE sha256 = $2", now, d.blob.name);
     }
     return doomed;
   });
@@ -320,35 +320,35 @@ Status SqlMetadataStore::abandon_blob_deletion(const std::string& sha256) {
 
 Result<MetadataStore::BlobReplacement> SqlMetadataStore::replace_blob(const std::string& old_id,
                                                                       const BlobId& hashed) {
-  if (!is_sha256_hex(hashed.sha256) || hashed.sha256 == old_id) {
+  if (!is_sha256_hex(hashed.name) || hashed.name == old_id) {
     return MatrixError::internal("A blob can only be replaced by a different content hash");
   }
   // One transaction: a claim of either blob that overlaps it waits for it (SQLite) or makes
   // one of the two run again (PostgreSQL), so records never move onto a blob whose deletion
-  // began. nullopt: hashed.sha256 is being deleted.
+  // began. nullopt: hashed.name is being deleted.
   auto outcome = in_transaction("replace_blob", Kind::write,
                                 [&](Session& s) -> std::optional<BlobReplacement> {
     auto old_deleting = being_deleted(s, old_id);
     if (!old_deleting || *old_deleting) return BlobReplacement::not_found;
-    auto target_deleting = being_deleted(s, hashed.sha256);
+    auto target_deleting = being_deleted(s, hashed.name);
     if (target_deleting && *target_deleting) return std::nullopt;
     auto repoint = [&] {
       auto media = s.query("UPDATE media SET sha256 = $1 WHERE sha256 = $2 "
                            "RETURNING server_name, media_id",
-                           hashed.sha256, old_id);
+                           hashed.name, old_id);
       // Instances holding a moved record in their caches must read it again.
       for (int i = 0; i < media.size(); ++i) {
         s.announce({MediaChange::Kind::deleted, {media.row(i).text(0), media.row(i).text(1)}});
       }
       return media.affected() + s.query("UPDATE thumbnails SET sha256 = $1 WHERE sha256 = $2",
-                                        hashed.sha256, old_id)
+                                        hashed.name, old_id)
                                     .affected();
     };
     if (target_deleting) {
       // The hashed blob is stored already: it takes the records over, and the old blob is
       // left to the collector.
       if (repoint() > 0) {
-        s.query("UPDATE blobs SET unreferenced_since_ts = NULL WHERE sha256 = $1", hashed.sha256);
+        s.query("UPDATE blobs SET unreferenced_since_ts = NULL WHERE sha256 = $1", hashed.name);
       }
       mark_if_unreferenced(s, old_id, now_ms());
       return BlobReplacement::merged;
@@ -358,7 +358,7 @@ Result<MetadataStore::BlobReplacement> SqlMetadataStore::replace_blob(const std:
     s.query("INSERT INTO blobs (sha256, size, store, created_ts, unreferenced_since_ts, location) "
             "SELECT $1, size, store, created_ts, unreferenced_since_ts, location FROM blobs "
             "WHERE sha256 = $2",
-            hashed.sha256, old_id);
+            hashed.name, old_id);
     repoint();
     s.query("DELETE FROM blobs WHERE sha256 = $1", old_id);
     return BlobReplacement::replaced;
@@ -425,7 +425,7 @@ Result<std::size_t> SqlMetadataStore::add_blobs(const std::vector<BlobRow>& rows
     return add_each(rows, [&](const BlobRow& b) {
       return s.query("INSERT INTO blobs (sha256, size, store, created_ts, unreferenced_since_ts, "
                      "location) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (sha256) DO NOTHING",
-                     b.blob.sha256, b.blob.size, b.store, b.created_ts, b.unreferenced_since_ts,
+                     b.blob.name, b.blob.size, b.store, b.created_ts, b.unreferenced_since_ts,
                      location_column(b.blob));
     });
   });
@@ -435,7 +435,7 @@ Result<std::size_t> SqlMetadataStore::add_media(const std::vector<MediaRecord>& 
   return in_transaction("add_media", Kind::plain_write, [&](Session& s) {
     return add_each(records, [&](const MediaRecord& r) {
       std::optional<std::string> sha256;
-      if (r.blob) sha256 = r.blob->sha256;
+      if (r.blob) sha256 = r.blob->name;
       return s.query("INSERT INTO media (server_name, media_id, sha256, content_type, upload_name, "
                      "uploader, created_ts, last_access_ts, pending_expires_ts, quarantined) "
                      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
@@ -454,7 +454,7 @@ Result<std::size_t> SqlMetadataStore::add_thumbnails(const std::vector<Thumbnail
                      "animated, sha256, content_type, created_ts) VALUES ($1, $2, $3, $4, $5, "
                      "CAST($6 AS BOOLEAN), $7, $8, $9) ON CONFLICT DO NOTHING",
                      r.key.media.server_name, r.key.media.media_id, r.key.width, r.key.height,
-                     method_name(r.key), r.key.animated, r.blob.sha256, r.content_type,
+                     method_name(r.key), r.key.animated, r.blob.name, r.content_type,
                      r.created_ts);
     });
   });
