@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 namespace mxcd {
@@ -177,11 +176,9 @@ boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
                                                           std::optional<ByteSpan> /*range*/) {
   if (auto valid = check_name(blob); !valid) co_return valid.error();
   // A local open() is a page-cache lookup; it is not worth a trip to the blocking pool.
-  // Relative to the blobs directory's descriptor: no path to build on every download.
-  char relative[72];
-  std::snprintf(relative, sizeof relative, "%.2s/%.2s/%s", blob.name.c_str(),
-                blob.name.c_str() + 2, blob.name.c_str());
-  UniqueFd fd(::openat(blobs_dir_fd_.get(), relative, O_RDONLY | O_CLOEXEC));
+  // Relative to the blobs directory's descriptor: no whole path to build on every download.
+  const std::string relative = spread_blob_name(blob.name);
+  UniqueFd fd(::openat(blobs_dir_fd_.get(), relative.c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
   if (!fd.valid() || ::fstat(fd.get(), &st) != 0) {
     const int error = errno;
