@@ -22,6 +22,8 @@ packages=(
   # benchmark's reference thumbnails; clang and its libFuzzer, ASan and UBSan runtimes (only
   # recommended by clang, so named here) build scripts/fuzz.sh's target
   libvips-dev libvips-tools imagemagick python3-pil clang libclang-rt-14-dev
+  # scripts/lint.sh: the code's format and clang-tidy's checks
+  clang-format clang-tidy
 )
 
 missing=()

@@ -8,11 +8,13 @@
 #   start their own PostgreSQL 15 (tests/services/postgres-server.sh) and Ceph RGW
 #   (tests/services/s3-server.sh);
 #   then a 30-second fuzz run of the thumbnailer (scripts/fuzz.sh).
+# Before the tests, scripts/lint.sh checks the format and runs clang-tidy on the changed files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh asan
 scripts/build.sh release
+scripts/lint.sh
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}

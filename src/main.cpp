@@ -58,12 +58,13 @@ std::optional<Config> load_or_report(const std::string& path) {
 // --progress and --progress-interval, for the commands that show a progress bar.
 void add_progress_options(CLI::App* command, Progress::Style& style, unsigned& seconds) {
   command
-      ->add_option("--progress", style, "auto (a bar on a terminal, else lines), bar, lines or none")
-      ->transform(CLI::CheckedTransformer(std::map<std::string, Progress::Style>{
-          {"auto", Progress::automatic_style()},
-          {"bar", Progress::Style::bar},
-          {"lines", Progress::Style::lines},
-          {"none", Progress::Style::none}}));
+      ->add_option("--progress", style,
+                   "auto (a bar on a terminal, else lines), bar, lines or none")
+      ->transform(CLI::CheckedTransformer(
+          std::map<std::string, Progress::Style>{{"auto", Progress::automatic_style()},
+                                                 {"bar", Progress::Style::bar},
+                                                 {"lines", Progress::Style::lines},
+                                                 {"none", Progress::Style::none}}));
   command->add_option("--progress-interval", seconds, "Seconds between progress lines (default 10)")
       ->check(CLI::Range(1, 3600));
 }
@@ -80,8 +81,8 @@ void set_up_logging(const Config& config) {
 
 int serve(const Config& config) {
   set_up_logging(config);
-  unsigned threads = config.http.threads ? config.http.threads
-                                         : std::max(1U, std::thread::hardware_concurrency());
+  unsigned threads =
+      config.http.threads ? config.http.threads : std::max(1U, std::thread::hardware_concurrency());
   http::IoThreads io_threads(threads);
   boost::asio::thread_pool blocking_pool(kBlockingThreads);
 
@@ -211,9 +212,11 @@ int main(int argc, char** argv) {
   std::string check_store;
   bool check_json = false;
   auto* s3_check_cmd = s3_cmd->add_subcommand(
-      "check", "Check the buckets of the S3 stores: access, permissions, privacy, versioning, clock");
+      "check",
+      "Check the buckets of the S3 stores: access, permissions, privacy, versioning, clock");
   s3_check_cmd->add_option("-c,--config", config_path, "Configuration file (YAML)")->required();
-  s3_check_cmd->add_option("--store", check_store, "Check only this store (default: every S3 store)");
+  s3_check_cmd->add_option("--store", check_store,
+                           "Check only this store (default: every S3 store)");
   s3_check_cmd->add_flag("--json", check_json, "Print one JSON document instead of lines");
   auto* database_cmd = app.add_subcommand("database", "Metadata database tools");
   database_cmd->require_subcommand(1);
@@ -238,8 +241,9 @@ int main(int argc, char** argv) {
                           "Synapse's media_store_path (instead of homeserver.yaml's)");
   auto* sqlite_option = synapse_cmd->add_option("--sqlite", import_options.sqlite_path,
                                                 "Synapse's SQLite database file");
-  synapse_cmd->add_option("--postgres", import_options.postgres_conninfo,
-                          "Synapse's PostgreSQL database, as a libpq connection string")
+  synapse_cmd
+      ->add_option("--postgres", import_options.postgres_conninfo,
+                   "Synapse's PostgreSQL database, as a libpq connection string")
       ->excludes(sqlite_option);
   synapse_cmd->add_option("--workers", import_options.workers, "Files copied at once")
       ->check(CLI::Range(1, 64));
@@ -255,8 +259,8 @@ int main(int argc, char** argv) {
   synapse_cmd
       ->add_option("--bucket-media", import_options.bucket_media,
                    "adopt: record the bucket's objects where they are; copy: store them again")
-      ->transform(CLI::CheckedTransformer(
-          std::map<std::string, synapse::ImportOptions::BucketMedia>{
+      ->transform(
+          CLI::CheckedTransformer(std::map<std::string, synapse::ImportOptions::BucketMedia>{
               {"adopt", synapse::ImportOptions::BucketMedia::adopt},
               {"copy", synapse::ImportOptions::BucketMedia::copy}}));
   unsigned progress_seconds = 10;

@@ -13,8 +13,8 @@ namespace mxcd::api {
 namespace asio = boost::asio;
 namespace beast_http = boost::beast::http;
 
-AdminApi::AdminApi(const Config& config, auth::Authenticator& authenticator,
-                   MediaRecords& records, BlobCollector& collector)
+AdminApi::AdminApi(const Config& config, auth::Authenticator& authenticator, MediaRecords& records,
+                   BlobCollector& collector)
     : config_(config), authenticator_(authenticator), records_(records), collector_(collector) {}
 
 void AdminApi::add_routes(http::Router& router) {

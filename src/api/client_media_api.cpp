@@ -13,9 +13,9 @@ namespace mxcd::api {
 
 namespace asio = boost::asio;
 namespace beast_http = boost::beast::http;
+using beast_http::verb;
 using http::Request;
 using http::Response;
-using beast_http::verb;
 
 namespace {
 
@@ -226,7 +226,7 @@ asio::awaitable<Response> ClientMediaApi::config(Request& request) {
 }
 
 asio::awaitable<Status> ClientMediaApi::reader(Request& request, bool legacy_path) {
-  if (legacy_path) co_return Status();  // the legacy paths take no token
+  if (legacy_path) co_return Status();                             // the legacy paths take no token
   auto requester = co_await authenticator_.authenticate(request);  // guests are welcome
   if (!requester) co_return requester.error();
   co_return Status();
@@ -296,7 +296,8 @@ asio::awaitable<Response> ClientMediaApi::download(Request& request, bool legacy
     span = {range.first, range.last};
     response.status = beast_http::status::partial_content;
     response.set_header("Content-Range", "bytes " + std::to_string(span.first) + "-" +
-                                             std::to_string(span.last) + "/" + std::to_string(size));
+                                             std::to_string(span.last) + "/" +
+                                             std::to_string(size));
   }
   const std::uint64_t length = size == 0 ? 0 : span.length();
   if (request.method == verb::head) {
@@ -338,8 +339,8 @@ asio::awaitable<Response> ClientMediaApi::thumbnail(Request& request, bool legac
   set_media_headers(response, thumbnail.content_type, "inline; filename=" + filename);
   auto blob = co_await thumbnails_.open(thumbnail);
   if (!blob) co_return http::error_response(blob.error());
-  response.body = http::FileBody{std::move(blob->fd), 0, thumbnail.blob.size,
-                                 std::move(blob->growing)};
+  response.body =
+      http::FileBody{std::move(blob->fd), 0, thumbnail.blob.size, std::move(blob->growing)};
   co_return response;
 }
 

@@ -12,9 +12,8 @@ namespace mxcd::api {
 
 class ClientMediaApi {
  public:
-  ClientMediaApi(const Config& config, auth::Authenticator& authenticator,
-                 UploadPipeline& uploads, DownloadPipeline& downloads,
-                 ThumbnailPipeline& thumbnails);
+  ClientMediaApi(const Config& config, auth::Authenticator& authenticator, UploadPipeline& uploads,
+                 DownloadPipeline& downloads, ThumbnailPipeline& thumbnails);
 
   void add_routes(http::Router& router);
 

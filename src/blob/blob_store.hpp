@@ -72,7 +72,8 @@ struct LocalCopy {
   // Whether path still names the file that fd has open (not one an upload or a fill put in
   // its place since): only then may the copy be taken out of service.
   bool still_in_place() const {
-    struct stat opened {}, current {};
+    struct stat opened {};
+    struct stat current {};
     return ::fstat(fd.get(), &opened) == 0 && ::stat(path.c_str(), &current) == 0 &&
            opened.st_ino == current.st_ino && opened.st_dev == current.st_dev;
   }

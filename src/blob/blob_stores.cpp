@@ -9,12 +9,13 @@ namespace mxcd {
 BlobStores::BlobStores(const Config& config, boost::asio::thread_pool& blocking_pool,
                        StoreOpening opening)
     : config_(config) {
-  stores_.emplace(kLocalStoreName, std::make_unique<FsBlobStore>(
-                                       kLocalStoreName, config.storage.path, blocking_pool, opening));
+  stores_.emplace(
+      kLocalStoreName,
+      std::make_unique<FsBlobStore>(kLocalStoreName, config.storage.path, blocking_pool, opening));
   for (const auto& store : config.stores) {
     if (store.type == StoreConfig::Type::filesystem) {
-      stores_.emplace(store.name,
-                      std::make_unique<FsBlobStore>(store.name, store.path, blocking_pool, opening));
+      stores_.emplace(store.name, std::make_unique<FsBlobStore>(store.name, store.path,
+                                                                blocking_pool, opening));
     } else {
       auto s3 = std::make_unique<S3BlobStore>(store, config.storage.path, blocking_pool, opening);
       s3_stores_.push_back(s3.get());

@@ -37,7 +37,7 @@ class BlobStores {
     std::string store;
     std::string bucket;
     std::size_t blobs = 0;
-    std::uint64_t bytes = 0;          // of the blobs whose cached copy is there
+    std::uint64_t bytes = 0;            // of the blobs whose cached copy is there
     std::int64_t oldest_queued_ts = 0;  // when blobs > 0
   };
   // One per S3 store, read from the queue and cache directories without opening the stores,

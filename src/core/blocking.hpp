@@ -28,8 +28,8 @@ boost::asio::awaitable<std::invoke_result_t<F>> run_blocking(boost::asio::thread
     auto task = [work = std::move(work)]() mutable -> boost::asio::awaitable<std::optional<R>> {
       co_return std::optional<R>(work());
     };
-    co_return std::move(*co_await boost::asio::co_spawn(pool, std::move(task),
-                                                        boost::asio::use_awaitable));
+    co_return std::move(
+        *co_await boost::asio::co_spawn(pool, std::move(task), boost::asio::use_awaitable));
   }
 }
 

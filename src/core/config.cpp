@@ -65,7 +65,7 @@ std::string expand_environment(const std::string& value, const std::string& key)
 // can be reported instead of silently ignored.
 class Section {
  public:
-  Section(YAML::Node node, std::string path) : node_(std::move(node)), path_(std::move(path)) {
+  Section(const YAML::Node& node, std::string path) : node_(node), path_(std::move(path)) {
     if (node_ && !node_.IsNull() && !node_.IsMap()) throw Invalid{path_, "must be a mapping"};
     // YAML forbids repeated keys, but yaml-cpp silently keeps the first: say so instead.
     std::set<std::string> seen;
@@ -223,11 +223,12 @@ S3StoreConfig parse_s3_store(Section& s) {
   require(c.prefix.size() <= 512, s.key_path("prefix"), "must be at most 512 bytes");
   // Virtual-hosted addressing needs a DNS name to put the bucket in front of; with a dotted
   // bucket name the provider's wildcard certificate would not match either.
-  const bool virtual_possible = !is_ip_or_localhost(*url) &&
-                                (url->scheme() == "http" || c.bucket.find('.') == std::string::npos);
+  const bool virtual_possible =
+      !is_ip_or_localhost(*url) &&
+      (url->scheme() == "http" || c.bucket.find('.') == std::string::npos);
   c.path_style = !virtual_possible;
-  enum class Addressing { virtual_hosted, path } addressing =
-      c.path_style ? Addressing::path : Addressing::virtual_hosted;
+  enum class Addressing { virtual_hosted, path };
+  Addressing addressing = c.path_style ? Addressing::path : Addressing::virtual_hosted;
   choice(s, "addressing", addressing,
          {{"virtual", Addressing::virtual_hosted}, {"path", Addressing::path}});
   require(addressing == Addressing::path || virtual_possible, s.key_path("addressing"),
@@ -247,8 +248,10 @@ S3StoreConfig parse_s3_store(Section& s) {
           s.key_path("storage_class"), "must be a storage class name such as STANDARD");
   using Encryption = S3StoreConfig::Encryption;
   choice(s, "encryption", c.encryption,
-         {{"none", Encryption::none}, {"sse-s3", Encryption::sse_s3},
-          {"sse-kms", Encryption::sse_kms}, {"sse-c", Encryption::sse_c}});
+         {{"none", Encryption::none},
+          {"sse-s3", Encryption::sse_s3},
+          {"sse-kms", Encryption::sse_kms},
+          {"sse-c", Encryption::sse_c}});
   s.string("kms_key_id", c.kms_key_id);
   require(c.kms_key_id.empty() || c.encryption == Encryption::sse_kms, s.key_path("kms_key_id"),
           "is only used with encryption: sse-kms");
@@ -272,7 +275,8 @@ S3StoreConfig parse_s3_store(Section& s) {
          {{"sync", Durability::sync}, {"background", Durability::background}});
   using Redirect = S3StoreConfig::Redirect;
   choice(s, "redirect", c.redirect,
-         {{"off", Redirect::off}, {"presigned", Redirect::presigned},
+         {{"off", Redirect::off},
+          {"presigned", Redirect::presigned},
           {"public_base_url", Redirect::public_base_url}});
   s.duration("presigned_ttl", c.presigned_ttl);
   require(c.presigned_ttl <= std::chrono::hours(24 * 7), s.key_path("presigned_ttl"),
@@ -283,7 +287,8 @@ S3StoreConfig parse_s3_store(Section& s) {
     auto base = boost::urls::parse_absolute_uri(c.public_base_url);
     require(base && (base->scheme() == "https" || base->scheme() == "http") &&
                 !base->host().empty() && !base->has_query(),
-            s.key_path("public_base_url"), "must be an http(s):// URL with redirect: public_base_url");
+            s.key_path("public_base_url"),
+            "must be an http(s):// URL with redirect: public_base_url");
   }
   require(!(c.redirect == Redirect::presigned && c.encryption == Encryption::sse_c),
           s.key_path("redirect"),
@@ -363,8 +368,7 @@ Config::Database parse_database(Section database) {
   }
   require(url.empty() || conninfo.empty(), "database.postgres.url",
           "cannot be combined with host, port, dbname, user, password or sslmode");
-  require(!url.empty() || !conninfo.empty(), "database.postgres",
-          "needs url or host and dbname");
+  require(!url.empty() || !conninfo.empty(), "database.postgres", "needs url or host and dbname");
   postgres.integer("pool_size", pg.pool_size, 1, 1000);
   postgres.duration("connect_timeout", pg.connect_timeout);
   postgres.duration("statement_timeout", pg.statement_timeout);
@@ -374,9 +378,9 @@ Config::Database parse_database(Section database) {
   // keepalive intervals in whole seconds.
   require(pg.statement_timeout <= std::chrono::hours(24), "database.postgres.statement_timeout",
           "must be at most 24h");
-  require(pg.network_timeout >= std::chrono::seconds(1) &&
-              pg.network_timeout <= std::chrono::hours(1),
-          "database.postgres.network_timeout", "must be from 1s to 1h");
+  require(
+      pg.network_timeout >= std::chrono::seconds(1) && pg.network_timeout <= std::chrono::hours(1),
+      "database.postgres.network_timeout", "must be from 1s to 1h");
   postgres.reject_unknown_keys();
   pg.conninfo = url.empty() ? conninfo : url;
   out.postgres = std::move(pg);
@@ -446,8 +450,8 @@ Config parse(const YAML::Node& root_node) {
     std::string key = "http.trusted_proxies[" + std::to_string(i) + "]";
     require(proxies[i].IsScalar(), key, "must be an address or CIDR range");
     auto network = IpNetwork::parse(proxies[i].Scalar());
-    require(network.has_value(), key, "must be an address or CIDR range, got \"" +
-                                          proxies[i].Scalar() + "\"");
+    require(network.has_value(), key,
+            "must be an address or CIDR range, got \"" + proxies[i].Scalar() + "\"");
     c.http.trusted_proxies.push_back(*network);
   }
   http.reject_unknown_keys();
@@ -456,8 +460,8 @@ Config parse(const YAML::Node& root_node) {
   auth.string("homeserver_url", c.auth.homeserver_url);
   if (!c.auth.homeserver_url.empty()) {
     auto url = boost::urls::parse_absolute_uri(c.auth.homeserver_url);
-    require(url && (url->scheme() == "http" || url->scheme() == "https") &&
-                !url->host().empty() && !url->has_query(),
+    require(url && (url->scheme() == "http" || url->scheme() == "https") && !url->host().empty() &&
+                !url->has_query(),
             "auth.homeserver_url", "must be an http:// or https:// URL");
     while (c.auth.homeserver_url.ends_with('/')) c.auth.homeserver_url.pop_back();
   }
@@ -507,8 +511,8 @@ Config parse(const YAML::Node& root_node) {
   media.duration("pending_upload_expiry", c.media.pending_upload_expiry);
   media.duration("download_wait_default", c.media.download_wait_default);
   media.duration("download_wait_max", c.media.download_wait_max);
-  require(c.media.download_wait_default <= c.media.download_wait_max,
-          "media.download_wait_default", "must not exceed media.download_wait_max");
+  require(c.media.download_wait_default <= c.media.download_wait_max, "media.download_wait_default",
+          "must not exceed media.download_wait_max");
   if (auto freeze = media.scalar("legacy_download_freeze"); freeze && *freeze != "off") {
     c.media.legacy_download_freeze_ms = parse_utc_timestamp(*freeze);
     require(c.media.legacy_download_freeze_ms.has_value(), "media.legacy_download_freeze",
@@ -516,14 +520,15 @@ Config parse(const YAML::Node& root_node) {
   }
   Section write_store = media.section("write_store");
   auto& ws = c.media.write_store;
-  for (auto [key, out] : {std::pair{"local_media", &ws.local_media},
-                          std::pair{"remote_media", &ws.remote_media},
-                          std::pair{"thumbnails", &ws.thumbnails}}) {
+  for (auto [key, out] :
+       {std::pair{"local_media", &ws.local_media}, std::pair{"remote_media", &ws.remote_media},
+        std::pair{"thumbnails", &ws.thumbnails}}) {
     write_store.string(key, *out);
-    require(*out == kLocalStoreName ||
+    const std::string& name = *out;  // a lambda may not capture a structured binding (clang)
+    require(name == kLocalStoreName ||
                 std::any_of(c.stores.begin(), c.stores.end(),
-                            [&](const StoreConfig& s) { return s.name == *out; }),
-            write_store.key_path(key), "names no store: \"" + *out + "\"");
+                            [&](const StoreConfig& s) { return s.name == name; }),
+            write_store.key_path(key), "names no store: \"" + name + "\"");
   }
   write_store.reject_unknown_keys();
   media.reject_unknown_keys();
@@ -583,8 +588,8 @@ std::optional<std::int64_t> parse_utc_timestamp(std::string_view text) {
   std::string s(text);
   if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
-      consumed != static_cast<int>(s.size()) || tm.tm_mon < 1 || tm.tm_mon > 12 ||
-      tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
+      consumed != static_cast<int>(s.size()) || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+      tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60) {
     return std::nullopt;
   }
   tm.tm_year -= 1900;

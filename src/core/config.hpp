@@ -26,7 +26,7 @@ struct S3StoreConfig {
   std::string endpoint;  // scheme://host[:port], nothing after it
   std::string region = "us-east-1";
   std::string bucket;
-  std::string prefix;  // object keys are <prefix>/<aa>/<bb>/<sha256>; empty: no prefix
+  std::string prefix;       // object keys are <prefix>/<aa>/<bb>/<sha256>; empty: no prefix
   bool path_style = false;  // https://host/bucket/key instead of https://bucket.host/key
   std::string access_key_id;
   std::string secret_access_key;
@@ -34,8 +34,8 @@ struct S3StoreConfig {
   std::filesystem::path ca_file;  // extra trusted CAs (PEM) besides the system's
   std::string storage_class;      // empty: the bucket's default
   enum class Encryption { none, sse_s3, sse_kms, sse_c } encryption = Encryption::none;
-  std::string kms_key_id;    // with sse_kms; empty: the bucket's default key
-  std::string customer_key;  // with sse_c: base64 of 32 bytes
+  std::string kms_key_id;         // with sse_kms; empty: the bucket's default key
+  std::string customer_key;       // with sse_c: base64 of 32 bytes
   bool unsigned_payload = false;  // sign UNSIGNED-PAYLOAD instead of the body's SHA-256
   std::uint64_t multipart_threshold = 64ULL << 20;
   std::uint64_t part_size = 16ULL << 20;
@@ -93,7 +93,7 @@ struct Config {
   } http;
 
   struct Auth {
-    std::string homeserver_url;  // empty: static tokens only
+    std::string homeserver_url;                // empty: static tokens only
     std::filesystem::path homeserver_ca_file;  // extra trusted CAs (PEM) for an https URL
     Duration token_cache_ttl = std::chrono::seconds(60);
     std::vector<StaticToken> static_tokens;
@@ -153,7 +153,7 @@ struct Config {
   // store's cached copies) in the background, to find bytes damaged on disk.
   struct Scrub {
     bool enabled = false;
-    std::uint64_t bytes_per_second = 8ULL << 20;  // read and hashed, at most
+    std::uint64_t bytes_per_second = 8ULL << 20;     // read and hashed, at most
     Duration interval = std::chrono::hours(24 * 7);  // from the end of a pass to the next
   } scrub;
 
@@ -165,8 +165,8 @@ struct Config {
     };
     // Generated right after an image upload; a request gets the smallest of them that is at
     // least as large as asked.
-    std::vector<Size> sizes = {{32, 32, true}, {96, 96, true}, {320, 240, false},
-                               {640, 480, false}, {800, 600, false}};
+    std::vector<Size> sizes = {
+        {32, 32, true}, {96, 96, true}, {320, 240, false}, {640, 480, false}, {800, 600, false}};
     bool generate_on_upload = true;
     // Other sizes on demand, snapped up to a fixed ladder so that the variants stay few.
     bool dynamic = false;

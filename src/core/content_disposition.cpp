@@ -11,19 +11,18 @@ namespace mxcd {
 namespace {
 
 constexpr std::string_view kInlineSafeTypes[] = {
-    "text/css",        "text/plain",      "text/csv",       "application/json",
-    "application/ld+json", "image/jpeg",  "image/gif",      "image/png",
-    "image/apng",      "image/webp",      "image/avif",     "video/mp4",
-    "video/webm",      "video/ogg",       "video/quicktime", "audio/mp4",
-    "audio/webm",      "audio/aac",       "audio/mpeg",     "audio/ogg",
-    "audio/wave",      "audio/wav",       "audio/x-wav",    "audio/x-pn-wav",
-    "audio/flac",      "audio/x-flac"};
+    "text/css",    "text/plain", "text/csv",    "application/json", "application/ld+json",
+    "image/jpeg",  "image/gif",  "image/png",   "image/apng",       "image/webp",
+    "image/avif",  "video/mp4",  "video/webm",  "video/ogg",        "video/quicktime",
+    "audio/mp4",   "audio/webm", "audio/aac",   "audio/mpeg",       "audio/ogg",
+    "audio/wave",  "audio/wav",  "audio/x-wav", "audio/x-pn-wav",   "audio/flac",
+    "audio/x-flac"};
 
 // Text types a browser decodes with a guess unless told the charset; stored bare, they are
 // served as UTF-8, which is what Matrix clients upload (the list Synapse uses).
 constexpr std::string_view kUtf8DefaultTypes[] = {
-    "text/css",       "text/csv",         "text/html",           "text/calendar",
-    "text/plain",     "text/javascript",  "application/json",    "application/ld+json",
+    "text/css",        "text/csv",        "text/html",        "text/calendar",
+    "text/plain",      "text/javascript", "application/json", "application/ld+json",
     "application/rtf", "image/svg+xml",   "text/xml"};
 
 std::string_view trim(std::string_view s) {
@@ -50,10 +49,19 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i) {
   unsigned min;
   unsigned cp;
   if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
-  else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
-  else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
-  else return 0;
+  if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+    min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+    min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+    min = 0x10000;
+  } else return 0;
   if (i + len > s.size()) return 0;
   for (std::size_t k = 1; k < len; ++k) {
     if ((byte(i + k) & 0xC0) != 0x80) return 0;
@@ -93,8 +101,9 @@ bool is_inline_safe_content_type(std::string_view content_type) {
 }
 
 std::string served_content_type(std::string_view stored) {
-  const bool bare_text = std::any_of(std::begin(kUtf8DefaultTypes), std::end(kUtf8DefaultTypes),
-                                     [&](std::string_view t) { return equals_ignore_case(stored, t); });
+  const bool bare_text =
+      std::any_of(std::begin(kUtf8DefaultTypes), std::end(kUtf8DefaultTypes),
+                  [&](std::string_view t) { return equals_ignore_case(stored, t); });
   return bare_text ? std::string(stored) + "; charset=UTF-8" : std::string(stored);
 }
 
@@ -121,8 +130,8 @@ std::string content_disposition(std::string_view content_type,
     // RFC 5987 ext-value: attr-chars stay, every other byte is percent-encoded.
     header += "; filename*=utf-8''";
     header += percent_encode(name, [](unsigned char c) {
-      return std::isalnum(c) || std::string_view("!#$&+-.^_`|~").find(static_cast<char>(c)) !=
-                                    std::string_view::npos;
+      return std::isalnum(c) ||
+             std::string_view("!#$&+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
     });
   }
   return header;

@@ -11,7 +11,7 @@ namespace mxcd {
 namespace asio = boost::asio;
 
 struct GrowingFile::Waiter {
-  explicit Waiter(asio::any_io_executor executor) : timer(std::move(executor)) {}
+  explicit Waiter(const asio::any_io_executor& executor) : timer(executor) {}
   asio::steady_timer timer;
   bool woken = false;  // touched only on the timer's executor
 };

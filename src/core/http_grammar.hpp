@@ -15,8 +15,8 @@ inline bool is_tchar(unsigned char c) {
 
 // token = 1*tchar (header names, Content-Disposition filenames without quoting).
 inline bool is_token(std::string_view s) {
-  return !s.empty() &&
-         std::all_of(s.begin(), s.end(), [](char c) { return is_tchar(static_cast<unsigned char>(c)); });
+  return !s.empty() && std::all_of(s.begin(), s.end(),
+                                   [](char c) { return is_tchar(static_cast<unsigned char>(c)); });
 }
 
 // An access token mxcd is willing to pass on in "Authorization: Bearer <token>": tchar plus

@@ -17,7 +17,7 @@ namespace mxcd {
 
 class Wakeup {
  public:
-  explicit Wakeup(boost::asio::any_io_executor executor) : timer_(std::move(executor)) {}
+  explicit Wakeup(const boost::asio::any_io_executor& executor) : timer_(executor) {}
 
   // From any thread.
   static void wake(const std::shared_ptr<Wakeup>& wakeup) {

@@ -80,7 +80,8 @@ void write(const Entry& e) {
     std::strftime(buffer.stamp, sizeof buffer.stamp, "%Y-%m-%dT%H:%M:%S", &tm);
     buffer.stamp_second = second;
   }
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
+  auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()) % 1000;
 
   std::string line;
   line.reserve(256);

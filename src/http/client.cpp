@@ -69,7 +69,8 @@ asio::awaitable<Result<ClientResponse>> Client::get(
   request.set(beast_http::field::host, std::string(parsed->encoded_host_and_port()));
   request.set(beast_http::field::user_agent, "mxcd");
   for (const auto& [name, value] : headers) {
-    if (auto set = set_outbound_header(request, name, value); !set) co_return std::move(set).error();
+    if (auto set = set_outbound_header(request, name, value); !set)
+      co_return std::move(set).error();
   }
 
   auto executor = co_await asio::this_coro::executor;

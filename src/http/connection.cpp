@@ -72,8 +72,8 @@ std::string_view http_date() {
 
 std::string canned_error(unsigned status, std::string_view reason, std::string_view errcode,
                          std::string_view message) {
-  std::string body = "{\"errcode\":\"" + std::string(errcode) + "\",\"error\":\"" +
-                     std::string(message) + "\"}";
+  std::string body =
+      "{\"errcode\":\"" + std::string(errcode) + "\",\"error\":\"" + std::string(message) + "\"}";
   std::string out = "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) + "\r\n";
   out += kCommonHeaders;
   out += "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
@@ -92,9 +92,9 @@ Connection::~Connection() { server_.on_connection_closed(this); }
 
 void Connection::arm_body_read() {
   arm(server_.limits_.idle_timeout);
-  deadline_ = std::min(deadline_, body_deadline(body_start_, body_received_, body_streamed_,
-                                                server_.limits_.body_timeout,
-                                                server_.limits_.min_body_rate));
+  deadline_ = std::min(deadline_,
+                       body_deadline(body_start_, body_received_, body_streamed_,
+                                     server_.limits_.body_timeout, server_.limits_.min_body_rate));
 }
 
 awaitable<void> Connection::watchdog() {
@@ -231,12 +231,12 @@ awaitable<bool> Connection::handle_request() {
 
   const double duration_ms =
       std::chrono::duration<double, std::milli>(Clock::now() - started).count();
-  access_log::write({head.method_string(), target, status, bytes, duration_ms,
-                     request.client_address, !sent});
+  access_log::write(
+      {head.method_string(), target, status, bytes, duration_ms, request.client_address, !sent});
 
   if (sent && !keep_alive) co_await linger_close();
   if (buffer_.capacity() > kIdleBufferLimit) buffer_.shrink_to_fit();
-  co_return sent && keep_alive;
+  co_return sent&& keep_alive;
 }
 
 // Answers a request that cannot be served and closes the connection: what follows its head
@@ -382,7 +382,8 @@ awaitable<bool> Connection::write_response(Response& response, bool head_only, b
   auto* text = std::get_if<std::string>(&response.body);
   auto* file = std::get_if<FileBody>(&response.body);
   if (head_only || !has_body || (!text && !file)) {
-    co_await asio::async_write(socket_, asio::buffer(head), asio::redirect_error(use_awaitable, ec));
+    co_await asio::async_write(socket_, asio::buffer(head),
+                               asio::redirect_error(use_awaitable, ec));
   } else if (text) {
     std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(*text)};
     co_await asio::async_write(socket_, buffers, asio::redirect_error(use_awaitable, ec));
@@ -390,8 +391,7 @@ awaitable<bool> Connection::write_response(Response& response, bool head_only, b
     // MSG_MORE lets the kernel put the head and the first file bytes in one segment.
     std::string_view rest = head;
     while (!rest.empty() && !ec) {
-      std::size_t n = co_await socket_.async_send(asio::buffer(rest.data(), rest.size()),
-                                                  MSG_MORE,
+      std::size_t n = co_await socket_.async_send(asio::buffer(rest.data(), rest.size()), MSG_MORE,
                                                   asio::redirect_error(use_awaitable, ec));
       rest.remove_prefix(n);
     }
@@ -454,10 +454,9 @@ awaitable<void> Connection::linger_close() {
   disarm();
 }
 
-
 awaitable<void> refuse_connection(std::shared_ptr<tcp::socket> socket) {
-  static const std::string busy = canned_error(503, "Service Unavailable", "M_LIMIT_EXCEEDED",
-                                               "Too many open connections");
+  static const std::string busy =
+      canned_error(503, "Service Unavailable", "M_LIMIT_EXCEEDED", "Too many open connections");
   boost::system::error_code ec;
   co_await asio::async_write(*socket, asio::buffer(busy), asio::redirect_error(use_awaitable, ec));
   socket->shutdown(tcp::socket::shutdown_send, ec);

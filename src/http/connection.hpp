@@ -74,7 +74,8 @@ class Connection : public ByteSource, public std::enable_shared_from_this<Connec
     return parser_->content_length().value_or(0);
   }
 
-  boost::asio::awaitable<Result<std::size_t>> read_some(boost::asio::mutable_buffer buffer) override;
+  boost::asio::awaitable<Result<std::size_t>> read_some(
+      boost::asio::mutable_buffer buffer) override;
 
  private:
   boost::asio::awaitable<void> watchdog();
@@ -119,6 +120,7 @@ class Connection : public ByteSource, public std::enable_shared_from_this<Connec
 };
 
 // Answers a connection the server has no slot for with 503 M_LIMIT_EXCEEDED and closes it.
-boost::asio::awaitable<void> refuse_connection(std::shared_ptr<boost::asio::ip::tcp::socket> socket);
+boost::asio::awaitable<void> refuse_connection(
+    std::shared_ptr<boost::asio::ip::tcp::socket> socket);
 
 }  // namespace mxcd::http

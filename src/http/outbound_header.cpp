@@ -10,7 +10,8 @@ bool is_safe_header_value(std::string_view value) {
 
 Status set_outbound_header(boost::beast::http::fields& fields, std::string_view name,
                            std::string_view value) {
-  if (!is_token(name)) return MatrixError::bad_request("Refusing to send a header with an invalid name");
+  if (!is_token(name))
+    return MatrixError::bad_request("Refusing to send a header with an invalid name");
   if (!is_safe_header_value(value)) {
     return MatrixError::bad_request("Refusing to send the " + std::string(name) +
                                     " header: its value holds a line break or NUL");

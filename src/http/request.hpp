@@ -19,14 +19,14 @@ namespace beast_http = boost::beast::http;
 
 struct Request {
   beast_http::verb method = beast_http::verb::unknown;
-  std::string_view path;                          // as sent, still percent-encoded
-  std::vector<std::string> segments;              // percent-decoded path segments
+  std::string_view path;                                   // as sent, still percent-encoded
+  std::vector<std::string> segments;                       // percent-decoded path segments
   std::vector<std::pair<std::string, std::string>> query;  // percent-decoded
   const beast_http::fields* headers = nullptr;
   std::string client_address;
-  std::vector<std::string> params;                // the route's {captures}, in order
-  ByteSource* body = nullptr;                     // for routes that stream their body
-  std::string small_body;                         // for all other routes (at most 64 KiB)
+  std::vector<std::string> params;  // the route's {captures}, in order
+  ByteSource* body = nullptr;       // for routes that stream their body
+  std::string small_body;           // for all other routes (at most 64 KiB)
 
   std::optional<std::string_view> query_param(std::string_view name) const {
     for (const auto& [key, value] : query) {

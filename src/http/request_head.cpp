@@ -10,8 +10,7 @@ namespace mxcd::http {
 
 namespace beast_http = boost::beast::http;
 
-std::optional<MatrixError> check_request_head(unsigned version,
-                                              const beast_http::fields& headers) {
+std::optional<MatrixError> check_request_head(unsigned version, const beast_http::fields& headers) {
   if (version >= 11 && headers.count(beast_http::field::host) != 1) {
     return MatrixError::bad_request("An HTTP/1.1 request needs exactly one Host header");
   }
@@ -36,7 +35,8 @@ std::optional<MatrixError> check_request_head(unsigned version,
     }
   }
   if (codings.size() > 1) {
-    MatrixError error = MatrixError::bad_request("Transfer codings other than chunked are not supported");
+    MatrixError error =
+        MatrixError::bad_request("Transfer codings other than chunked are not supported");
     error.status = 501;
     return error;
   }

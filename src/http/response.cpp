@@ -30,8 +30,7 @@ Response json_response(beast_http::status status, const boost::json::value& body
 }
 
 Response error_response(const MatrixError& error) {
-  Response response =
-      json_response(static_cast<beast_http::status>(error.status), error.to_json());
+  Response response = json_response(static_cast<beast_http::status>(error.status), error.to_json());
   for (const auto& [name, value] : error.extra_headers) response.set_header(name, value);
   return response;
 }

@@ -26,8 +26,8 @@ bool matches(const std::vector<std::string>& pattern, const std::vector<std::str
 
 }  // namespace
 
-void Router::add(std::vector<beast_http::verb> methods, std::string_view pattern,
-                 Handler handler, BodyMode body_mode) {
+void Router::add(std::vector<beast_http::verb> methods, std::string_view pattern, Handler handler,
+                 BodyMode body_mode) {
   std::vector<std::string> parts;
   std::size_t start = 1;  // patterns begin with '/'
   while (start <= pattern.size()) {

@@ -17,9 +17,9 @@ namespace mxcd::http {
 using Handler = std::function<boost::asio::awaitable<Response>(Request&)>;
 
 enum class BodyMode {
-  none,       // a request with a body is refused (413) before any of it is read
-  small,      // the server reads up to 64 KiB into Request::small_body before the handler runs
-  streamed,   // the handler reads Request::body itself, piece by piece
+  none,      // a request with a body is refused (413) before any of it is read
+  small,     // the server reads up to 64 KiB into Request::small_body before the handler runs
+  streamed,  // the handler reads Request::body itself, piece by piece
 };
 
 class Router {

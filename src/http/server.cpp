@@ -22,8 +22,12 @@ using asio::ip::tcp;
 
 Server::Server(IoThreads& threads, const Config::Http& limits, const Router& router,
                std::function<void()> on_drained)
-    : threads_(threads), limits_(limits), router_(router), acceptor_(threads.main()),
-      grace_timer_(threads.main()), on_drained_(std::move(on_drained)) {}
+    : threads_(threads),
+      limits_(limits),
+      router_(router),
+      acceptor_(threads.main()),
+      grace_timer_(threads.main()),
+      on_drained_(std::move(on_drained)) {}
 
 Server::~Server() = default;
 
@@ -41,8 +45,8 @@ awaitable<void> Server::accept_loop() {
   while (acceptor_.is_open()) {
     boost::system::error_code ec;
     // Each connection goes to one network thread and stays there.
-    tcp::socket socket = co_await acceptor_.async_accept(threads_.next(),
-                                                         asio::redirect_error(use_awaitable, ec));
+    tcp::socket socket =
+        co_await acceptor_.async_accept(threads_.next(), asio::redirect_error(use_awaitable, ec));
     if (ec) {
       if (!acceptor_.is_open() || ec == asio::error::operation_aborted) break;
       // Out of file descriptors, usually: pause instead of spinning on the error.
@@ -68,8 +72,8 @@ awaitable<void> Server::accept_loop() {
           open.push_back(raw);
           slots.push_back(raw->slot());
         }
-        admission = admit_connection(slots, limits_.max_connections,
-                                     limits_.max_pending_connections);
+        admission =
+            admit_connection(slots, limits_.max_connections, limits_.max_pending_connections);
         if (admission.shed) {
           open[*admission.shed]->leaving_.store(true);
           to_shed = connections_.find(open[*admission.shed])->second.lock();
@@ -86,12 +90,13 @@ awaitable<void> Server::accept_loop() {
     }
     if (connection) {
       // The lambda owns the connection until run() takes its own reference.
-      asio::co_spawn(connection->executor(), [connection] { return connection->run(); },
-                     asio::detached);
+      asio::co_spawn(
+          connection->executor(), [connection] { return connection->run(); }, asio::detached);
       continue;
     }
     // Over the connection limit: answer on the new socket's thread and close it.
     spdlog::warn("connection limit of {} reached, refusing a connection", limits_.max_connections);
+    // NOLINTNEXTLINE(bugprone-use-after-move): only an accepted socket was moved, and it left above
     auto refused = std::make_shared<tcp::socket>(std::move(socket));
     asio::co_spawn(refused->get_executor(), refuse_connection(refused), asio::detached);
   }
@@ -100,7 +105,8 @@ awaitable<void> Server::accept_loop() {
 void Server::on_connection_closed(Connection* connection) {
   std::lock_guard lock(connections_mutex_);
   connections_.erase(connection);
-  if (connections_.empty() && stopping()) asio::post(acceptor_.get_executor(), [this] { drained(); });
+  if (connections_.empty() && stopping())
+    asio::post(acceptor_.get_executor(), [this] { drained(); });
 }
 
 void Server::drained() {

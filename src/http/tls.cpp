@@ -19,7 +19,8 @@ TlsConnector::TlsConnector(const std::filesystem::path& ca_file)
   if (!ca_file.empty()) {
     boost::system::error_code ec;
     context_.load_verify_file(ca_file.string(), ec);
-    if (ec) throw std::runtime_error("cannot load CA file " + ca_file.string() + ": " + ec.message());
+    if (ec)
+      throw std::runtime_error("cannot load CA file " + ca_file.string() + ": " + ec.message());
   }
 }
 
@@ -43,8 +44,8 @@ asio::awaitable<std::optional<std::string>> TlsConnector::handshake(TlsStream& s
   if (!ec) co_return std::nullopt;
   const long verified = SSL_get_verify_result(stream.native_handle());
   if (verified != X509_V_OK) {
-    co_return "the TLS certificate of " + std::string(server) + " is not valid: " +
-        X509_verify_cert_error_string(verified);
+    co_return "the TLS certificate of " + std::string(server) +
+        " is not valid: " + X509_verify_cert_error_string(verified);
   }
   co_return "TLS with " + std::string(server) + " failed: " + ec.message();
 }

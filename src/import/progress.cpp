@@ -74,7 +74,7 @@ std::string Progress::describe() const {
   const std::int64_t bytes = bytes_;
   // Bytes say more about the time left than counts, when the rows record them.
   const bool by_bytes = total_bytes_ > 0;
-  double done = by_bytes ? static_cast<double>(bytes) / static_cast<double>(total_bytes_)
+  double done = by_bytes           ? static_cast<double>(bytes) / static_cast<double>(total_bytes_)
                 : total_items_ > 0 ? static_cast<double>(items) / static_cast<double>(total_items_)
                                    : 1.0;
   done = std::clamp(done, 0.0, 1.0);
@@ -91,7 +91,8 @@ std::string Progress::describe() const {
           std::to_string(items) + "/" + std::to_string(total_items_) + " " + unit_ + ", " +
           human_bytes(bytes) + "/" + human_bytes(total_bytes_);
   if (elapsed > 0.5) {
-    text += ", " + human_bytes(static_cast<std::int64_t>(static_cast<double>(bytes) / elapsed)) + "/s";
+    text +=
+        ", " + human_bytes(static_cast<std::int64_t>(static_cast<double>(bytes) / elapsed)) + "/s";
   }
   if (done > 0.0 && done < 1.0 && elapsed > 1.0) {
     text += ", ETA " + duration_text(static_cast<std::int64_t>(elapsed / done - elapsed));

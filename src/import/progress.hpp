@@ -58,5 +58,4 @@ class Progress {
   std::thread thread_;
 };
 
-
 }  // namespace mxcd

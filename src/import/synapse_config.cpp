@@ -59,15 +59,17 @@ Installation read_homeserver_config(const std::filesystem::path& path) {
     Installation installation;
     if (!root["server_name"]) throw ConfigProblem(path.string() + " has no server_name");
     installation.server_name = root["server_name"].as<std::string>();
-    installation.media_store = relative_to(
-        base, root["media_store_path"] ? root["media_store_path"].as<std::string>() : "media_store");
+    installation.media_store =
+        relative_to(base, root["media_store_path"] ? root["media_store_path"].as<std::string>()
+                                                   : "media_store");
 
     auto database = root["database"];
     std::string name = database && database["name"] ? database["name"].as<std::string>() : "";
     auto args = database ? database["args"] : YAML::Node();
     if (name == "sqlite3") {
       if (!args || !args["database"]) {
-        throw ConfigProblem(path.string() + ": database.args.database (the SQLite file) is missing");
+        throw ConfigProblem(path.string() +
+                            ": database.args.database (the SQLite file) is missing");
       }
       installation.sqlite_path = relative_to(base, args["database"].as<std::string>());
     } else if (name == "psycopg2" || name == "psycopg") {

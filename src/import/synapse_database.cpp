@@ -44,7 +44,8 @@ class SqliteDatabase final : public Database {
         if (text == nullptr) {
           row.emplace_back();
         } else {
-          row.emplace_back(std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt, c))));
+          row.emplace_back(
+              std::string(text, static_cast<std::size_t>(sqlite3_column_bytes(stmt, c))));
         }
       }
       rows.push_back(std::move(row));
@@ -196,7 +197,8 @@ std::vector<MediaRow> Database::local_page(const std::string& after, std::size_t
   const std::string sql = std::string("SELECT ") + kMediaColumns +
                           sha256_column("local_media_repository") +
                           ", user_id, url_cache FROM local_media_repository WHERE media_id > $1 "
-                          "ORDER BY media_id LIMIT " + std::to_string(limit);
+                          "ORDER BY media_id LIMIT " +
+                          std::to_string(limit);
   std::vector<MediaRow> page;
   for (const auto& row : query(sql, {after})) {
     MediaRow media = media_row(row);
@@ -229,7 +231,8 @@ std::vector<MediaRow> Database::remote_page(const std::string& after_origin,
                           sha256_column("remote_media_cache") +
                           ", media_origin, filesystem_id FROM remote_media_cache "
                           "WHERE (media_origin, media_id) > ($1, $2) "
-                          "ORDER BY media_origin, media_id LIMIT " + std::to_string(limit);
+                          "ORDER BY media_origin, media_id LIMIT " +
+                          std::to_string(limit);
   std::vector<MediaRow> page;
   for (const auto& row : query(sql, {after_origin, after_id})) {
     MediaRow media = media_row(row);

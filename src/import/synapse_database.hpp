@@ -66,7 +66,8 @@ class Database {
   using Value = std::optional<std::string>;
   using Row = std::vector<Value>;
   // Runs a query whose parameters $1, $2, ... appear in order, returning every value as text.
-  virtual std::vector<Row> query(const std::string& sql, const std::vector<std::string>& params) = 0;
+  virtual std::vector<Row> query(const std::string& sql,
+                                 const std::vector<std::string>& params) = 0;
   // Whether the statement runs (a column added by a later Synapse may be missing).
   virtual bool runs(const std::string& sql) = 0;
 

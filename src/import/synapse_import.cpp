@@ -45,21 +45,21 @@ constexpr std::size_t kChunk = 1 << 20;
 
 // What happened to each row, for the final report.
 struct Tally {
-  std::atomic<std::int64_t> imported{0};       // media recorded by this run
-  std::atomic<std::int64_t> deduplicated{0};   // of those, content mxcd already held
-  std::atomic<std::int64_t> url_previews{0};   // of those, media fetched for URL previews
-  std::atomic<std::int64_t> bytes{0};          // stored by this run (originals and thumbnails)
-  std::atomic<std::int64_t> thumbnails{0};     // thumbnails recorded by this run
-  std::atomic<std::int64_t> already{0};        // media recorded by an earlier run
-  std::atomic<std::int64_t> pending{0};        // /create reservations without bytes
-  std::atomic<std::int64_t> unservable{0};     // IDs or origins mxcd cannot serve
-  std::atomic<std::int64_t> missing{0};        // originals in no store
+  std::atomic<std::int64_t> imported{0};      // media recorded by this run
+  std::atomic<std::int64_t> deduplicated{0};  // of those, content mxcd already held
+  std::atomic<std::int64_t> url_previews{0};  // of those, media fetched for URL previews
+  std::atomic<std::int64_t> bytes{0};         // stored by this run (originals and thumbnails)
+  std::atomic<std::int64_t> thumbnails{0};    // thumbnails recorded by this run
+  std::atomic<std::int64_t> already{0};       // media recorded by an earlier run
+  std::atomic<std::int64_t> pending{0};       // /create reservations without bytes
+  std::atomic<std::int64_t> unservable{0};    // IDs or origins mxcd cannot serve
+  std::atomic<std::int64_t> missing{0};       // originals in no store
   std::atomic<std::int64_t> thumbnails_missing{0};
   std::atomic<std::int64_t> thumbnails_skipped{0};  // types mxcd does not serve as stills
   std::atomic<std::int64_t> failed{0};
-  std::atomic<std::int64_t> adopted{0};        // files recorded where they are in the bucket
-  std::atomic<std::int64_t> verified{0};       // blobs read back with the right hash
-  std::atomic<std::int64_t> hashed{0};         // of those, adopted ones hashed just now
+  std::atomic<std::int64_t> adopted{0};   // files recorded where they are in the bucket
+  std::atomic<std::int64_t> verified{0};  // blobs read back with the right hash
+  std::atomic<std::int64_t> hashed{0};    // of those, adopted ones hashed just now
 };
 
 // Where a file's bytes ended up: a blob in a store, leased until its record refers to it.
@@ -158,11 +158,13 @@ class Importer {
     const MediaKey key = key_of(row);
     if (!is_valid_media_id(key.media_id) || !is_valid_server_name(key.server_name)) {
       spdlog::warn("{}: skipped: mxcd serves media IDs of [A-Za-z0-9_-] on valid server names "
-                   "only", describe(row));
+                   "only",
+                   describe(row));
       ++tally_.unservable;
       co_return;
     }
-    auto existing = co_await run_blocking(blocking_pool_, [&] { return metadata_.find_media(key); });
+    auto existing =
+        co_await run_blocking(blocking_pool_, [&] { return metadata_.find_media(key); });
     if (!existing) throw std::runtime_error(existing.error().message);
     if (*existing) {
       if ((*existing)->pending()) {
@@ -251,7 +253,8 @@ class Importer {
   // size, which a request only finds with the same dynamic size.
   ThumbnailKey thumbnail_key(const MediaKey& media, const ThumbnailRow& thumbnail) const {
     const bool crop = thumbnail.method == "crop";
-    ThumbnailBox box = choose_thumbnail_box(config_.thumbnails, thumbnail.width, thumbnail.height, crop);
+    ThumbnailBox box =
+        choose_thumbnail_box(config_.thumbnails, thumbnail.width, thumbnail.height, crop);
     const bool fits = box.crop == crop && box.width >= thumbnail.width &&
                       box.height >= thumbnail.height &&
                       (crop ? box.width == thumbnail.width && box.height == thumbnail.height
@@ -292,7 +295,8 @@ class Importer {
       }
       ThumbnailRecord record{thumbnail_key, (*stored)->blob, (*stored)->store, thumbnail.type,
                              row.created_ts};
-      auto added = co_await add_records(**stored, [&] { return metadata_.add_thumbnails({record}); });
+      auto added =
+          co_await add_records(**stored, [&] { return metadata_.add_thumbnails({record}); });
       if (!added) {
         spdlog::error("{}: cannot record a thumbnail: {}", describe(row), added.error().message);
         ++tally_.failed;
@@ -352,8 +356,8 @@ class Importer {
 
   // Records the object as a blob at its key. Its name is the hash Synapse recorded, when it
   // did (--verify checks it); else its unhashed id until --verify reads the object.
-  asio::awaitable<Result<std::optional<Stored>>> adopt(BlobId blob,
-                                                       const std::optional<std::string>& known_sha256) {
+  asio::awaitable<Result<std::optional<Stored>>> adopt(
+      BlobId blob, const std::optional<std::string>& known_sha256) {
     if (known_sha256 && is_sha256_hex(*known_sha256)) blob.name = *known_sha256;
     auto lease = co_await records_.lease_adopted_blob(blob.name);
     if (!lease) co_return lease.error();
@@ -371,7 +375,8 @@ class Importer {
     auto buffer = std::make_unique<char[]>(kChunk);
     while (true) {
       ssize_t n = ::read(fd, buffer.get(), kChunk);
-      if (n < 0) co_return MatrixError::internal(std::string("cannot read: ") + std::strerror(errno));
+      if (n < 0)
+        co_return MatrixError::internal(std::string("cannot read: ") + std::strerror(errno));
       if (n == 0) break;
       if (auto status = (*writer)->append(buffer.get(), static_cast<std::size_t>(n)); !status) {
         co_return status.error();
@@ -380,9 +385,8 @@ class Importer {
     co_return co_await commit(**writer, store);
   }
 
-  asio::awaitable<Result<std::optional<Stored>>> store_from_bucket(MediaKind kind,
-                                                                   const BlobId& object,
-                                                                   const std::string& content_type) {
+  asio::awaitable<Result<std::optional<Stored>>> store_from_bucket(
+      MediaKind kind, const BlobId& object, const std::string& content_type) {
     BlobStore& store = stores_.write_store(kind);
     auto writer = store.begin_write(content_type);
     if (!writer) co_return writer.error();
@@ -566,7 +570,8 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
     return kExitUsage;
   }
   if (!std::filesystem::is_directory(installation->media_store)) {
-    spdlog::error("Synapse's media store {} is not a directory", installation->media_store.string());
+    spdlog::error("Synapse's media store {} is not a directory",
+                  installation->media_store.string());
     return kExitUsage;
   }
 
@@ -586,10 +591,11 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
   try {
     database = Database::open(*installation);
     // A dry run reads the database as it is, creating and migrating nothing.
-    metadata = open_metadata_store(config.database, options.dry_run ? MetadataOpening::inspect
-                                                                    : MetadataOpening::migrate);
+    metadata = open_metadata_store(
+        config.database, options.dry_run ? MetadataOpening::inspect : MetadataOpening::migrate);
     stores = std::make_unique<BlobStores>(
-        store_config, blocking_pool, options.dry_run ? StoreOpening::inspect : StoreOpening::recover);
+        store_config, blocking_pool,
+        options.dry_run ? StoreOpening::inspect : StoreOpening::recover);
   } catch (const std::exception& e) {
     spdlog::error("cannot import: {}", e.what());
     return kExitFailed;
@@ -602,9 +608,10 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
   BlobStore* bucket = nullptr;
   std::string prefix;
   if (!options.bucket_store.empty()) {
-    auto s3_store = std::find_if(config.stores.begin(), config.stores.end(), [&](const StoreConfig& store) {
-      return store.name == options.bucket_store && store.type == StoreConfig::Type::s3;
-    });
+    auto s3_store =
+        std::find_if(config.stores.begin(), config.stores.end(), [&](const StoreConfig& store) {
+          return store.name == options.bucket_store && store.type == StoreConfig::Type::s3;
+        });
     if (s3_store == config.stores.end()) {
       spdlog::error("--bucket-store {} is not an S3 store of mxcd's configuration",
                     options.bucket_store);
@@ -629,8 +636,8 @@ int import_media(const Config& config, const ImportOptions& options, std::ostrea
     if (verifying && (!options.verify || options.dry_run)) break;
     Progress progress(std::cerr, verifying ? "verify" : (options.dry_run ? "dry run" : "import"),
                       totals.media, totals.bytes, options.progress, options.progress_interval);
-    Importer importer(config, options, *installation, *database, *metadata, *stores,
-                      blocking_pool, bucket, prefix, progress, tally);
+    Importer importer(config, options, *installation, *database, *metadata, *stores, blocking_pool,
+                      bucket, prefix, progress, tally);
     run_workers(io, workers, [&] { return importer.run_worker(verifying); });
     progress.finish();
     read_failed = read_failed || importer.read_failed();

@@ -36,8 +36,8 @@ std::optional<std::string> media_directory(const MediaRow& media, bool thumbnail
   if (!media.local) {
     auto split = split_id(media.filesystem_id);
     if (!split || !safe_component(media.origin)) return std::nullopt;
-    return std::string(thumbnails ? "remote_thumbnail/" : "remote_content/") + media.origin +
-           '/' + *split;
+    return std::string(thumbnails ? "remote_thumbnail/" : "remote_content/") + media.origin + '/' +
+           *split;
   }
   if (media.url_cache) {
     const char* base = thumbnails ? "url_cache_thumbnails/" : "url_cache/";

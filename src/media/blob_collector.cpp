@@ -77,8 +77,8 @@ asio::awaitable<bool> BlobCollector::delete_batch(
                    doomed.blob.name, doomed.blob.size, doomed.store);
     } else if (!removed) {
       all_deleted = false;
-      spdlog::warn("could not delete blob {} from store {} (will retry): {}",
-                   doomed.blob.name, doomed.store, removed.error().message);
+      spdlog::warn("could not delete blob {} from store {} (will retry): {}", doomed.blob.name,
+                   doomed.store, removed.error().message);
     }
   }
   co_return all_deleted;

@@ -60,7 +60,7 @@ std::optional<std::string> DownloadPipeline::redirect_url(const MediaRecord& rec
 }
 
 asio::awaitable<Result<RecordPtr>> DownloadPipeline::wait_for_upload(const MediaKey& key,
-                                                                       Duration wait) {
+                                                                     Duration wait) {
   // Subscribe first, then look: an upload landing between the two still wakes us.
   auto subscription = co_await waiters_.subscribe(key);
   const auto deadline = std::chrono::steady_clock::now() + wait;
@@ -72,7 +72,8 @@ asio::awaitable<Result<RecordPtr>> DownloadPipeline::wait_for_upload(const Media
     if (!record->pending()) co_return record;
     const std::int64_t now = now_ms();
     if (record->pending_expires_ts <= now) co_return not_found();
-    auto remaining = std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+    auto remaining =
+        std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
     if (remaining.count() <= 0) co_return MatrixError::not_yet_uploaded();
     co_await subscription->wait(std::min(remaining, Duration(*record->pending_expires_ts - now)));
   }

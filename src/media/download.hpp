@@ -27,7 +27,8 @@ class DownloadPipeline {
   boost::asio::awaitable<Result<OpenBlob>> open(const MediaRecord& record,
                                                 std::optional<ByteSpan> range);
   // Where the client may fetch the bytes itself, when the store redirects.
-  std::optional<std::string> redirect_url(const MediaRecord& record, const RedirectHeaders& headers);
+  std::optional<std::string> redirect_url(const MediaRecord& record,
+                                          const RedirectHeaders& headers);
 
  private:
   boost::asio::awaitable<Result<RecordPtr>> wait_for_upload(const MediaKey& key, Duration wait);

@@ -75,8 +75,8 @@ asio::awaitable<Result<std::int64_t>> MediaRecords::lease_adopted_blob(const std
 }
 
 asio::awaitable<Result<std::int64_t>> MediaRecords::commit_leased(BlobWriter& writer,
-                                                                   const BlobId& blob,
-                                                                   std::string_view store) {
+                                                                  const BlobId& blob,
+                                                                  std::string_view store) {
   const std::optional storing = MetadataStore::BlobToStore{blob, std::string(store), 0};
   auto lease = co_await lease_blob(blob.name, storing);
   if (!lease) co_return lease.error();
@@ -115,21 +115,20 @@ asio::awaitable<Result<std::optional<ThumbnailRecord>>> MediaRecords::insert_thu
 }
 
 asio::awaitable<Result<bool>> MediaRecords::remove(const MediaKey& key) {
-  auto removed = co_await run_blocking(blocking_pool_,
-                                       [&] { return store_.delete_media(key, now_ms()); });
+  auto removed =
+      co_await run_blocking(blocking_pool_, [&] { return store_.delete_media(key, now_ms()); });
   forget(key);
   co_return removed;
 }
 
 asio::awaitable<Result<MetadataStore::Reservation>> MediaRecords::reserve_pending(
     MediaRecord record, unsigned max_pending) {
-  co_return co_await run_blocking(blocking_pool_, [&] {
-    return store_.reserve_pending(record, max_pending, now_ms());
-  });
+  co_return co_await run_blocking(
+      blocking_pool_, [&] { return store_.reserve_pending(record, max_pending, now_ms()); });
 }
 
 asio::awaitable<Result<MetadataStore::FillOutcome>> MediaRecords::fill_pending(MediaRecord record,
-                                                                             std::int64_t lease) {
+                                                                               std::int64_t lease) {
   co_return co_await run_blocking(blocking_pool_,
                                   [&] { return store_.fill_pending(record, lease, now_ms()); });
 }

@@ -41,8 +41,8 @@ class MediaRecords {
   // Gives up a lease in the background (for an upload that failed).
   void release_lease(std::int64_t lease);
   boost::asio::awaitable<Status> insert(MediaRecord record, std::int64_t lease);
-  boost::asio::awaitable<Result<MetadataStore::Reservation>> reserve_pending(
-      MediaRecord record, unsigned max_pending);
+  boost::asio::awaitable<Result<MetadataStore::Reservation>> reserve_pending(MediaRecord record,
+                                                                             unsigned max_pending);
   boost::asio::awaitable<Result<MetadataStore::FillOutcome>> fill_pending(MediaRecord record,
                                                                           std::int64_t lease);
   // Thumbnails are not cached: a lookup is one indexed read.

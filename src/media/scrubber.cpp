@@ -36,8 +36,7 @@ ScrubPace::Clock::duration ScrubPace::wait_after(std::uint64_t bytes, Clock::tim
 }
 
 struct Scrubber::Pass {
-  explicit Pass(std::uint64_t bytes_per_second)
-      : pace(bytes_per_second, ScrubPace::Clock::now()) {}
+  explicit Pass(std::uint64_t bytes_per_second) : pace(bytes_per_second, ScrubPace::Clock::now()) {}
   ScrubPace pace;
   std::int64_t copies = 0;
   std::int64_t bytes = 0;
@@ -76,7 +75,8 @@ asio::awaitable<void> Scrubber::run() {
     if (stopping_) break;
     const auto took = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
     const auto level = pass.damaged ? spdlog::level::err : spdlog::level::info;
-    spdlog::log(level, "scrub: pass done in {:.1f} s: {} local copies checked ({} bytes), {} damaged",
+    spdlog::log(level,
+                "scrub: pass done in {:.1f} s: {} local copies checked ({} bytes), {} damaged",
                 took.count(), pass.copies, pass.bytes, pass.damaged);
     co_await pause(config_.interval);
   }
@@ -85,7 +85,8 @@ asio::awaitable<void> Scrubber::run() {
 asio::awaitable<void> Scrubber::scrub_all(Pass& pass) {
   std::string after;
   while (!stopping_) {
-    auto page = co_await run_blocking(blocking_pool_, [&] { return metadata_.list_blobs(after, kPage); });
+    auto page =
+        co_await run_blocking(blocking_pool_, [&] { return metadata_.list_blobs(after, kPage); });
     if (!page) {
       spdlog::warn("scrub: cannot list blobs ({}); the pass ends here", page.error().message);
       co_return;
@@ -127,8 +128,8 @@ asio::awaitable<void> Scrubber::scrub(const BlobId& blob, BlobStore& store, Pass
   if (found.sha256 == blob.name && found.size == blob.size) co_return;
   ++pass.damaged;
   spdlog::error("scrub: blob {} in store {} is damaged: {} holds {} bytes hashing to {}, not "
-                "the {} bytes of its name", blob.name, store.name(), copy->path.string(),
-                found.size, found.sha256, blob.size);
+                "the {} bytes of its name",
+                blob.name, store.name(), copy->path.string(), found.size, found.sha256, blob.size);
   co_await store.set_aside_damaged_copy(blob, *copy);
 }
 

@@ -25,8 +25,8 @@ namespace {
 constexpr std::size_t kMaxRememberedFailures = 4096;
 
 std::string flight_key(const ThumbnailKey& key) {
-  return key.media.server_name + '/' + key.media.media_id + '/' + std::to_string(key.width) +
-         'x' + std::to_string(key.height) + (key.crop ? "/crop" : "/scale") +
+  return key.media.server_name + '/' + key.media.media_id + '/' + std::to_string(key.width) + 'x' +
+         std::to_string(key.height) + (key.crop ? "/crop" : "/scale") +
          (key.animated ? "/animated" : "");
 }
 
@@ -217,6 +217,7 @@ asio::awaitable<std::vector<Result<ThumbnailRecord>>> ThumbnailPipeline::make(
                            .max_frames = t.max_frames,
                            .time_limit = t.time_limit};
   std::vector<thumbnail::Spec> specs;
+  specs.reserve(keys.size());
   for (const auto& key : keys) {
     specs.push_back({key.width, key.height,
                      key.crop ? thumbnail::Method::crop : thumbnail::Method::scale, key.animated});
@@ -248,8 +249,7 @@ asio::awaitable<std::vector<Result<ThumbnailRecord>>> ThumbnailPipeline::make(
     if (stored) {
       spdlog::info("thumbnail generated {} {}x{} {}{} -> {}x{} {} ({} bytes)", uri, key.width,
                    key.height, key.crop ? "crop" : "scale", key.animated ? " animated" : "",
-                   thumbnail->width, thumbnail->height, thumbnail->content_type,
-                   stored->blob.size);
+                   thumbnail->width, thumbnail->height, thumbnail->content_type, stored->blob.size);
     }
     results.push_back(std::move(stored));
   }

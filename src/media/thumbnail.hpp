@@ -69,7 +69,8 @@ class ThumbnailPipeline {
   std::optional<MatrixError> remembered_failure(const MediaRecord& media, const ThumbnailKey& key);
   boost::asio::awaitable<Result<std::string>> read_source(const MediaRecord& media);
   boost::asio::awaitable<Result<ThumbnailRecord>> store(const MediaRecord& media, ThumbnailKey key,
-                                                        std::string bytes, std::string content_type);
+                                                        std::string bytes,
+                                                        std::string content_type);
   boost::asio::awaitable<void> make_configured(RecordPtr media);
 
   const Config& config_;

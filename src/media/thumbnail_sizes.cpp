@@ -20,8 +20,8 @@ unsigned snap_up(unsigned side) {
 
 }  // namespace
 
-ThumbnailBox choose_thumbnail_box(const Config::Thumbnails& config, unsigned width,
-                                  unsigned height, bool crop) {
+ThumbnailBox choose_thumbnail_box(const Config::Thumbnails& config, unsigned width, unsigned height,
+                                  bool crop) {
   std::optional<Config::Thumbnails::Size> fitting, largest;
   bool method_configured = std::any_of(config.sizes.begin(), config.sizes.end(),
                                        [&](const auto& s) { return s.crop == crop; });

@@ -21,7 +21,7 @@ inline constexpr unsigned kDynamicSides[] = {32,  64,  96,  128, 160, 192, 256, 
 // The smallest configured box of the request's method that is at least as large as asked.
 // When none is: with dynamic thumbnails, the request snapped up to the ladder; without, the
 // largest configured box of the method (of any method when the method has none).
-ThumbnailBox choose_thumbnail_box(const Config::Thumbnails& config, unsigned width,
-                                  unsigned height, bool crop);
+ThumbnailBox choose_thumbnail_box(const Config::Thumbnails& config, unsigned width, unsigned height,
+                                  bool crop);
 
 }  // namespace mxcd

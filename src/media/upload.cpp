@@ -80,8 +80,8 @@ bool UploadPipeline::fits_on_disk(std::uint64_t bytes) {
   // Cached copies of bucket objects share that disk and can be fetched again: they make room
   // before an upload is refused.
   const std::uint64_t available = space->available;
-  const std::uint64_t wanted = available < reserve ? reserve - available + bytes
-                                                   : bytes - (available - reserve);
+  const std::uint64_t wanted =
+      available < reserve ? reserve - available + bytes : bytes - (available - reserve);
   std::uint64_t freed = 0;
   for (BlobStore* store : stores_.all()) {
     if (freed < wanted) freed += store->release_space(wanted - freed);

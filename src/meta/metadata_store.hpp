@@ -144,10 +144,10 @@ class MetadataStore {
 
   // --- Blobs adopted in place (mxcd import synapse) ---
   enum class BlobReplacement {
-    replaced,  // the blob is now named hashed.name, its bytes still at its location
-    merged,    // hashed.name was already stored: its records now use that blob, and the
-               // old one is left to the collector, which deletes its object as usual
-    not_found, // no blob old_id, or it is being deleted (nothing refers to it any more)
+    replaced,   // the blob is now named hashed.name, its bytes still at its location
+    merged,     // hashed.name was already stored: its records now use that blob, and the
+                // old one is left to the collector, which deletes its object as usual
+    not_found,  // no blob old_id, or it is being deleted (nothing refers to it any more)
   };
   // Renames blob old_id (usually an unhashed one) to the content hash its bytes turned out
   // to have, in one transaction: every media record and thumbnail moves to hashed.name.

@@ -11,7 +11,8 @@ namespace mxcd {
 
 namespace {
 
-std::unique_ptr<sql::Backend> open_backend(const Config::Database& config, MetadataOpening opening) {
+std::unique_ptr<sql::Backend> open_backend(const Config::Database& config,
+                                           MetadataOpening opening) {
   if (opening == MetadataOpening::inspect) {
     const int version = config.postgres ? PostgresBackend::stored_schema_version(*config.postgres)
                                         : SqliteBackend::stored_schema_version(config.sqlite_path);
@@ -19,9 +20,10 @@ std::unique_ptr<sql::Backend> open_backend(const Config::Database& config, Metad
     if (version == 0) return SqliteBackend::in_memory();
     // The statements are this binary's: an older schema must be migrated first.
     if (version != sql::kSchemaVersion) {
-      throw std::runtime_error("the database has schema version " + std::to_string(version) +
-                               "; only a database at version " + std::to_string(sql::kSchemaVersion) +
-                               " can be read without changing it: run this mxcd once to migrate it");
+      throw std::runtime_error(
+          "the database has schema version " + std::to_string(version) +
+          "; only a database at version " + std::to_string(sql::kSchemaVersion) +
+          " can be read without changing it: run this mxcd once to migrate it");
     }
   }
   if (config.postgres) return std::make_unique<PostgresBackend>(*config.postgres, opening);

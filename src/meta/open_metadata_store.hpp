@@ -14,7 +14,7 @@ namespace mxcd {
 enum class MetadataOpening { migrate, inspect };
 
 // Throws std::runtime_error with a readable message when it cannot.
-std::unique_ptr<MetadataStore> open_metadata_store(const Config::Database& config,
-                                                   MetadataOpening opening = MetadataOpening::migrate);
+std::unique_ptr<MetadataStore> open_metadata_store(
+    const Config::Database& config, MetadataOpening opening = MetadataOpening::migrate);
 
 }  // namespace mxcd

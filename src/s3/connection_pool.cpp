@@ -21,8 +21,11 @@ constexpr std::size_t kMaxIdleConnections = 64;
 
 ConnectionPool::ConnectionPool(std::string host, std::string port, bool tls,
                                const std::filesystem::path& ca_file, Duration connect_timeout)
-    : host_(std::move(host)), port_(std::move(port)), tls_(tls),
-      connect_timeout_(connect_timeout), connector_(ca_file) {}
+    : host_(std::move(host)),
+      port_(std::move(port)),
+      tls_(tls),
+      connect_timeout_(connect_timeout),
+      connector_(ca_file) {}
 
 awaitable<std::unique_ptr<Connection>> ConnectionPool::acquire() {
   auto executor = co_await asio::this_coro::executor;

@@ -36,16 +36,14 @@ struct Connection {
   std::chrono::steady_clock::time_point idle_since;
   bool reused = false;  // taken from the pool rather than newly connected
 
-  boost::beast::tcp_stream& lowest() {
-    return tls ? boost::beast::get_lowest_layer(*tls) : *plain;
-  }
+  boost::beast::tcp_stream& lowest() { return tls ? boost::beast::get_lowest_layer(*tls) : *plain; }
 };
 
 class ConnectionPool {
  public:
   // Throws std::runtime_error when ca_file cannot be loaded.
-  ConnectionPool(std::string host, std::string port, bool tls,
-                 const std::filesystem::path& ca_file, Duration connect_timeout);
+  ConnectionPool(std::string host, std::string port, bool tls, const std::filesystem::path& ca_file,
+                 Duration connect_timeout);
 
   // An idle connection made on the calling coroutine's thread, or a new one (resolving,
   // connecting and the TLS handshake within the connect timeout). Throws NetworkFailure.

@@ -16,12 +16,12 @@
 namespace mxcd::s3 {
 
 struct AttemptOutcome {
-  unsigned attempt = 1;           // 1 for the first try
-  bool network_failure = false;   // no answer, or an answer that broke off
-  unsigned http_status = 0;       // of the answer; 0 when no answer head arrived
-  std::string_view error_code;    // S3's error code from the answer, e.g. "SlowDown"
-  bool idempotent = true;         // the request may be carried out twice without harm
-  bool reused_connection = false; // sent on a kept-alive connection from the pool
+  unsigned attempt = 1;            // 1 for the first try
+  bool network_failure = false;    // no answer, or an answer that broke off
+  unsigned http_status = 0;        // of the answer; 0 when no answer head arrived
+  std::string_view error_code;     // S3's error code from the answer, e.g. "SlowDown"
+  bool idempotent = true;          // the request may be carried out twice without harm
+  bool reused_connection = false;  // sent on a kept-alive connection from the pool
 };
 
 struct RetryDecision {

@@ -49,7 +49,8 @@ constexpr unsigned kMaxParts = 10000;
 
 std::string base64(const unsigned char* data, std::size_t size) {
   std::string out(4 * ((size + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
+  int n =
+      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
   out.resize(static_cast<std::size_t>(n));
   return out;
 }
@@ -80,9 +81,9 @@ struct Call {
   std::string text_body;
   std::optional<FileRegion> file_body;
   bool idempotent = true;
-  bool retry = true;              // false: one attempt only (start-up check)
-  bool reuse_connection = true;   // false: close it afterwards (its io_context is temporary)
-  bool anonymous = false;         // sent without a signature (the bucket check's privacy test)
+  bool retry = true;             // false: one attempt only (start-up check)
+  bool reuse_connection = true;  // false: close it afterwards (its io_context is temporary)
+  bool anonymous = false;        // sent without a signature (the bucket check's privacy test)
 };
 
 struct Answer {
@@ -145,7 +146,9 @@ struct Client::Impl {
   ErrorContext error_context;
 
   explicit Impl(const S3StoreConfig& c, asio::thread_pool& pool)
-      : config(c), blocking_pool(pool), address(addressing_of(c)),
+      : config(c),
+        blocking_pool(pool),
+        address(addressing_of(c)),
         connections(address.connect_host, address.connect_port, address.tls, c.ca_file,
                     c.connect_timeout) {
     credentials = {c.access_key_id, c.secret_access_key, c.session_token};
@@ -154,8 +157,11 @@ struct Client::Impl {
 
     using Encryption = S3StoreConfig::Encryption;
     switch (c.encryption) {
-      case Encryption::none: break;
-      case Encryption::sse_s3: sse_headers = {{"x-amz-server-side-encryption", "AES256"}}; break;
+      case Encryption::none:
+        break;
+      case Encryption::sse_s3:
+        sse_headers = {{"x-amz-server-side-encryption", "AES256"}};
+        break;
       case Encryption::sse_kms:
         sse_headers = {{"x-amz-server-side-encryption", "aws:kms"}};
         if (!c.kms_key_id.empty()) {
@@ -192,8 +198,8 @@ struct Client::Impl {
   // counts the bytes in delivered (a sink error is returned as the Status).
   template <class Stream>
   awaitable<Status> exchange(Stream& stream, Connection& c, const Call& call,
-                             beast_http::request<beast_http::string_body>& request,
-                             Answer& answer, ObjectSink* sink, std::uint64_t& delivered) {
+                             beast_http::request<beast_http::string_body>& request, Answer& answer,
+                             ObjectSink* sink, std::uint64_t& delivered) {
     boost::system::error_code ec;
     auto use = asio::redirect_error(asio::use_awaitable, ec);
     auto fail = [&](const char* stage) {
@@ -211,7 +217,8 @@ struct Client::Impl {
       if (ec) throw fail("cannot send to");
       auto buffer = std::make_unique<char[]>(kBodyChunk);
       for (std::uint64_t sent = 0; sent < call.file_body->length;) {
-        auto n = static_cast<std::size_t>(std::min<std::uint64_t>(kBodyChunk, call.file_body->length - sent));
+        auto n = static_cast<std::size_t>(
+            std::min<std::uint64_t>(kBodyChunk, call.file_body->length - sent));
         if (auto read = read_region(*call.file_body, sent, buffer.get(), n); !read) co_return read;
         c.lowest().expires_after(config.read_timeout);
         co_await asio::async_write(stream, asio::buffer(buffer.get(), n), use);
@@ -248,7 +255,8 @@ struct Client::Impl {
       while (remaining > 0) {
         std::size_t n;
         if (c.buffer.size() > 0) {  // body bytes that arrived with the head
-          n = std::min<std::size_t>(c.buffer.size(), std::min<std::uint64_t>(remaining, kBodyChunk));
+          n = std::min<std::size_t>(c.buffer.size(),
+                                    std::min<std::uint64_t>(remaining, kBodyChunk));
           asio::buffer_copy(asio::buffer(buffer.get(), n), c.buffer.data());
           c.buffer.consume(n);
         } else {
@@ -392,8 +400,8 @@ struct Client::Impl {
       std::string problem;
       S3Error error;
       try {
-        auto status = co_await attempt(call, this_range, sink, answer, delivered,
-                                       outcome.reused_connection);
+        auto status =
+            co_await attempt(call, this_range, sink, answer, delivered, outcome.reused_connection);
         if (!status) co_return status.error();
       } catch (const NetworkFailure& failure) {
         outcome.network_failure = true;
@@ -440,7 +448,8 @@ struct Client::Impl {
       Sha256 hash;
       std::vector<char> buffer(kBodyChunk);
       for (std::uint64_t done = 0; done < region.length;) {
-        auto n = static_cast<std::size_t>(std::min<std::uint64_t>(kBodyChunk, region.length - done));
+        auto n =
+            static_cast<std::size_t>(std::min<std::uint64_t>(kBodyChunk, region.length - done));
         if (!read_region(region, done, buffer.data(), n)) return {};
         hash.update(buffer.data(), n);
         done += n;
@@ -468,12 +477,14 @@ awaitable<Result<std::optional<ObjectInfo>>> Client::head_object(const std::stri
 }
 
 awaitable<Status> Client::put_file(const std::string& key, FileRegion body,
-                                   const std::string& body_sha256, const std::string& content_type) {
+                                   const std::string& body_sha256,
+                                   const std::string& content_type) {
   if (body.length < config_.multipart_threshold) {
     Call call("PutObject", verb::put, key);
     call.headers = impl_->sse_headers;
     call.headers.emplace_back("Content-Type", content_type);
-    if (!config_.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
+    if (!config_.storage_class.empty())
+      call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
     call.payload_sha256 = config_.unsigned_payload ? "UNSIGNED-PAYLOAD" : body_sha256;
     call.file_body = body;
     auto answer = co_await impl_->perform(call);
@@ -535,7 +546,8 @@ awaitable<Status> Client::put_file(const std::string& key, FileRegion body,
     // Never leave an unfinished upload behind: its parts would be billed forever.
     if (auto aborted = co_await abort_multipart_upload(key, *upload_id); !aborted) {
       spdlog::error("S3 multipart upload {} of {} could not be aborted; a lifecycle rule that "
-                    "aborts incomplete uploads will remove it", *upload_id, key);
+                    "aborts incomplete uploads will remove it",
+                    *upload_id, key);
     }
   }
   co_return result;
@@ -547,7 +559,8 @@ awaitable<Result<std::string>> Client::create_multipart_upload(const std::string
   call.query = {{"uploads", ""}};
   call.headers = impl_->sse_headers;
   call.headers.emplace_back("Content-Type", content_type);
-  if (!config_.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
+  if (!config_.storage_class.empty())
+    call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
   call.idempotent = false;
   auto answer = co_await impl_->perform(call);
   if (!answer) co_return answer.error();
@@ -566,7 +579,8 @@ awaitable<Result<std::string>> Client::upload_part(const std::string& key,
   call.query = {{"partNumber", std::to_string(part_number)}, {"uploadId", upload_id}};
   call.headers = impl_->sse_c_headers;
   call.payload_sha256 = co_await impl_->region_sha256(body);
-  if (call.payload_sha256.empty()) co_return MatrixError::internal("Could not read the file to store");
+  if (call.payload_sha256.empty())
+    co_return MatrixError::internal("Could not read the file to store");
   call.file_body = body;
   auto answer = co_await impl_->perform(call);
   if (!answer) co_return answer.error();
@@ -675,7 +689,8 @@ awaitable<Result<ListPage>> Client::list_objects(const std::string& prefix,
                                                  unsigned max_keys) {
   Call call("ListObjectsV2", verb::get);
   call.query = {{"list-type", "2"}, {"max-keys", std::to_string(max_keys)}, {"prefix", prefix}};
-  if (!continuation_token.empty()) call.query.emplace_back("continuation-token", continuation_token);
+  if (!continuation_token.empty())
+    call.query.emplace_back("continuation-token", continuation_token);
   auto answer = co_await impl_->perform(call);
   if (!answer) co_return answer.error();
   co_return xml::list_page(answer->body);
@@ -689,14 +704,17 @@ awaitable<Client::ProbeAnswer> Client::probe(const Probe& request) {
   call.anonymous = request.anonymous;
   if (request.object_headers == Probe::ObjectHeaders::creating) {
     call.headers = impl_->sse_headers;
-    if (!config_.storage_class.empty()) call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
+    if (!config_.storage_class.empty())
+      call.headers.emplace_back("x-amz-storage-class", config_.storage_class);
   } else if (request.object_headers == Probe::ObjectHeaders::using_bytes) {
     call.headers = impl_->sse_c_headers;
   }
-  if (!request.content_type.empty()) call.headers.emplace_back("Content-Type", request.content_type);
+  if (!request.content_type.empty())
+    call.headers.emplace_back("Content-Type", request.content_type);
   if (!request.body.empty()) {
     call.text_body = request.body;
-    call.payload_sha256 = config_.unsigned_payload ? "UNSIGNED-PAYLOAD" : Sha256::hex_of(request.body);
+    call.payload_sha256 =
+        config_.unsigned_payload ? "UNSIGNED-PAYLOAD" : Sha256::hex_of(request.body);
   }
   ProbeAnswer result;
   Answer answer;

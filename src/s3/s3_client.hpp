@@ -90,8 +90,8 @@ class Client {
                                           const std::string& content_type);
 
   // Streams the object (or a range of it) into sink. NoSuchKey is a 404 M_NOT_FOUND.
-  boost::asio::awaitable<Status> get_object(const std::string& key,
-                                            std::optional<ByteSpan> range, ObjectSink& sink);
+  boost::asio::awaitable<Status> get_object(const std::string& key, std::optional<ByteSpan> range,
+                                            ObjectSink& sink);
 
   // Succeeds when the object is gone, including when it never existed.
   boost::asio::awaitable<Status> delete_object(const std::string& key);
@@ -152,12 +152,12 @@ class Client {
     std::string network_problem;  // why there was no answer
     unsigned status = 0;
     std::string body;
-    std::string date;  // the Date header
+    std::string date;           // the Date header
     std::string bucket_region;  // the x-amz-bucket-region header
-    std::string version_id;  // the x-amz-version-id header
+    std::string version_id;     // the x-amz-version-id header
     std::string etag;
     std::chrono::system_clock::time_point received;  // this machine's clock at the answer
-    std::optional<S3Error> error;  // when the status is not 2xx
+    std::optional<S3Error> error;                    // when the status is not 2xx
     std::string explanation;  // the error in an operator's words (s3_error.hpp)
   };
   boost::asio::awaitable<ProbeAnswer> probe(const Probe& request);

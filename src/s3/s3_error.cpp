@@ -14,13 +14,20 @@ constexpr auto kNotableSkew = std::chrono::minutes(5);
 
 std::string code_for_status(unsigned status) {
   switch (status) {
-    case 301: return "PermanentRedirect";
-    case 400: return "BadRequest";
-    case 403: return "AccessDenied";
-    case 404: return "NotFound";
-    case 429: return "SlowDown";
-    case 503: return "ServiceUnavailable";
-    default: return status >= 500 ? "InternalError" : "HTTP" + std::to_string(status);
+    case 301:
+      return "PermanentRedirect";
+    case 400:
+      return "BadRequest";
+    case 403:
+      return "AccessDenied";
+    case 404:
+      return "NotFound";
+    case 429:
+      return "SlowDown";
+    case 503:
+      return "ServiceUnavailable";
+    default:
+      return status >= 500 ? "InternalError" : "HTTP" + std::to_string(status);
   }
 }
 
@@ -94,8 +101,8 @@ std::string explain(const S3Error& e, const ErrorContext& c) {
       return "Bucket \"" + c.bucket + "\" is in region " + e.region + ", not " +
              c.configured_region + ": set the store's region to " + e.region + ".";
     }
-    return "The server refused region " + c.configured_region + " for bucket \"" + c.bucket +
-           "\"" + where + ": check the store's region and endpoint (" + e.code + ").";
+    return "The server refused region " + c.configured_region + " for bucket \"" + c.bucket + "\"" +
+           where + ": check the store's region and endpoint (" + e.code + ").";
   }
   if (e.code == "NoSuchBucket") {
     return "Bucket \"" + c.bucket + "\" does not exist" + where +
@@ -119,7 +126,8 @@ std::string explain(const S3Error& e, const ErrorContext& c) {
   if (e.code == "AccessDenied") {
     return "Access denied to bucket \"" + c.bucket + "\"" + where +
            ": the key needs s3:GetObject, s3:PutObject, s3:DeleteObject and s3:ListBucket on "
-           "this bucket (and its policy must allow them)." + skew_sentence(e, c);
+           "this bucket (and its policy must allow them)." +
+           skew_sentence(e, c);
   }
   std::string text = "The S3 server answered " + std::to_string(e.http_status) + " " + e.code;
   if (!e.message.empty()) text += " (" + e.message + ")";

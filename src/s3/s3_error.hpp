@@ -13,9 +13,9 @@ namespace mxcd::s3 {
 
 struct S3Error {
   unsigned http_status = 0;
-  std::string code;        // e.g. "NoSuchBucket"; derived from the status when there is no body
-  std::string message;     // the server's own words, if any
-  std::string region;      // the bucket's real region, when the server tells it
+  std::string code;     // e.g. "NoSuchBucket"; derived from the status when there is no body
+  std::string message;  // the server's own words, if any
+  std::string region;   // the bucket's real region, when the server tells it
   std::string request_id;
   std::optional<std::chrono::system_clock::time_point> server_time;  // from the Date header
 

@@ -60,8 +60,8 @@ std::vector<DeleteError> delete_errors(std::string_view body) {
   auto document = parsed(body);
   std::vector<DeleteError> errors;
   for (auto error : document.child("DeleteResult").children("Error")) {
-    errors.push_back({error.child_value("Key"), error.child_value("Code"),
-                      error.child_value("Message")});
+    errors.push_back(
+        {error.child_value("Key"), error.child_value("Code"), error.child_value("Message")});
   }
   return errors;
 }
@@ -71,8 +71,8 @@ ListPage list_page(std::string_view body) {
   auto result = document.child("ListBucketResult");
   ListPage page;
   for (auto item : result.children("Contents")) {
-    page.objects.push_back({item.child_value("Key"),
-                            std::strtoull(item.child_value("Size"), nullptr, 10)});
+    page.objects.push_back(
+        {item.child_value("Key"), std::strtoull(item.child_value("Size"), nullptr, 10)});
   }
   if (std::string_view(result.child_value("IsTruncated")) == "true") {
     page.next_continuation_token = result.child_value("NextContinuationToken");
@@ -86,8 +86,8 @@ MultipartUploadsPage multipart_uploads_page(std::string_view body) {
   MultipartUploadsPage page;
   for (auto u : result.children("Upload")) {
     page.uploads.push_back({u.child_value("Key"), u.child_value("UploadId"),
-                            parse_iso8601(u.child_value("Initiated")).value_or(
-                                std::chrono::system_clock::time_point{})});
+                            parse_iso8601(u.child_value("Initiated"))
+                                .value_or(std::chrono::system_clock::time_point{})});
   }
   page.truncated = std::string_view(result.child_value("IsTruncated")) == "true";
   page.next_key_marker = result.child_value("NextKeyMarker");

@@ -82,13 +82,15 @@ std::string canonical_query(const NameValues& query) {
   std::string out;
   for (const auto& [name, value] : encoded) {
     if (!out.empty()) out += '&';
-    out += name + '=' + value;
+    out += name;
+    out += '=';
+    out += value;
   }
   return out;
 }
 
 struct CanonicalHeaders {
-  std::string text;    // "name:value\n" lines
+  std::string text;          // "name:value\n" lines
   std::string signed_names;  // "host;x-amz-date"
 };
 
@@ -102,7 +104,10 @@ CanonicalHeaders canonical_headers(const NameValues& headers) {
   }
   CanonicalHeaders out;
   for (const auto& [name, value] : joined) {
-    out.text += name + ':' + value + '\n';
+    out.text += name;
+    out.text += ':';
+    out.text += value;
+    out.text += '\n';
     if (!out.signed_names.empty()) out.signed_names += ';';
     out.signed_names += name;
   }
@@ -112,7 +117,8 @@ CanonicalHeaders canonical_headers(const NameValues& headers) {
 // Fills in canonical request, string to sign and signature.
 void compute(Signature& s, const RequestToSign& request, const NameValues& query,
              const CanonicalHeaders& headers, const Credentials& credentials,
-             const SigningScope& scope, const Timestamps& when, const std::string& credential_scope) {
+             const SigningScope& scope, const Timestamps& when,
+             const std::string& credential_scope) {
   s.canonical_request = request.method + '\n' + canonical_path(request.path, scope.normalize_path) +
                         '\n' + canonical_query(query) + '\n' + headers.text + '\n' +
                         headers.signed_names + '\n' + request.payload_sha256;
@@ -128,9 +134,8 @@ void compute(Signature& s, const RequestToSign& request, const NameValues& query
 }  // namespace
 
 std::string uri_encode(std::string_view text, bool keep_slash) {
-  return percent_encode(text, [keep_slash](unsigned char c) {
-    return is_unreserved(c) || (keep_slash && c == '/');
-  });
+  return percent_encode(
+      text, [keep_slash](unsigned char c) { return is_unreserved(c) || (keep_slash && c == '/'); });
 }
 
 std::string canonical_path(std::string_view path, bool normalize) {
@@ -151,8 +156,8 @@ std::string canonical_path(std::string_view path, bool normalize) {
   }
   std::string out;
   for (auto segment : segments) out += '/' + uri_encode(segment, false);
-  bool trailing = !path.empty() && (path.back() == '/' || path.ends_with("/.") ||
-                                    path.ends_with("/.."));
+  bool trailing =
+      !path.empty() && (path.back() == '/' || path.ends_with("/.") || path.ends_with("/.."));
   if (out.empty() || (trailing && !segments.empty())) out += '/';
   return out;
 }
@@ -173,10 +178,10 @@ Signature sign_with_headers(const RequestToSign& request, const Credentials& cre
   all_headers.insert(all_headers.end(), s.added.begin(), s.added.end());
   const CanonicalHeaders headers = canonical_headers(all_headers);
   compute(s, request, request.query, headers, credentials, scope, when, credential_scope);
-  s.added.emplace_back("Authorization", std::string(kAlgorithm) + " Credential=" +
-                                            credentials.access_key_id + '/' + credential_scope +
-                                            ", SignedHeaders=" + headers.signed_names +
-                                            ", Signature=" + s.signature);
+  s.added.emplace_back("Authorization",
+                       std::string(kAlgorithm) + " Credential=" + credentials.access_key_id + '/' +
+                           credential_scope + ", SignedHeaders=" + headers.signed_names +
+                           ", Signature=" + s.signature);
   return s;
 }
 

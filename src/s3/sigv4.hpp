@@ -29,9 +29,9 @@ struct SigningScope {
 
 struct RequestToSign {
   std::string method;
-  std::string path;     // decoded, beginning with '/'; encoded by the signer as S3 expects
-  NameValues query;     // decoded names and values
-  NameValues headers;   // must include Host
+  std::string path;            // decoded, beginning with '/'; encoded by the signer as S3 expects
+  NameValues query;            // decoded names and values
+  NameValues headers;          // must include Host
   std::string payload_sha256;  // lower-case hex of the body, or "UNSIGNED-PAYLOAD"
 };
 

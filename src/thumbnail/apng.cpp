@@ -70,7 +70,7 @@ struct Frame {
 };
 
 struct Animation {
-  std::string_view header;  // IHDR's data
+  std::string_view header;               // IHDR's data
   std::vector<std::string_view> shared;  // chunks every frame needs (palette, transparency...)
   std::vector<Frame> frames;
   std::uint32_t plays = 0;  // 0: forever
@@ -113,9 +113,9 @@ std::optional<Animation> parse(std::string_view png) {
     } else if (c.type == "fdAT") {
       if (a.frames.empty() || c.data.size() < 4 || !seen_data) return valid = false;
       a.frames.back().data.append(c.data.substr(4));  // after the sequence number
-    } else if (!seen_data && (c.type == "PLTE" || c.type == "tRNS" || c.type == "gAMA" ||
-                              c.type == "cHRM" || c.type == "sRGB" || c.type == "iCCP" ||
-                              c.type == "sBIT")) {
+    } else if (!seen_data &&
+               (c.type == "PLTE" || c.type == "tRNS" || c.type == "gAMA" || c.type == "cHRM" ||
+                c.type == "sRGB" || c.type == "iCCP" || c.type == "sBIT")) {
       // The whole chunk, length to CRC, copied into every frame's PNG as it is.
       a.shared.push_back(std::string_view(c.data.data() - 8, c.data.size() + 12));
     }
@@ -249,6 +249,7 @@ Result<std::optional<ImageRef>> render_apng(
     }
   }
   std::vector<VipsImage*> frames;
+  frames.reserve(kept.size());
   for (auto& k : kept) frames.push_back(k.image);
   ImageRef strip;
   if (vips_arrayjoin(frames.data(), strip.out(), static_cast<int>(frames.size()), "across", 1,

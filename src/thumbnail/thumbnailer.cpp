@@ -42,7 +42,8 @@ std::optional<Format> sniff(std::string_view b) {
   if (starts_with(b, "RIFF"sv) && bytes_at(b, 8, 4) == "WEBP"sv) return Format::webp;
   if (starts_with(b, "BM"sv) && b.size() >= 26) return Format::bmp;
   if (starts_with(b, "II*\0"sv) || starts_with(b, "MM\0*"sv)) return Format::tiff;
-  if (starts_with(b, "\xFF\x0A"sv) || starts_with(b, "\0\0\0\x0CJXL \r\n\x87\n"sv)) return Format::jxl;
+  if (starts_with(b, "\xFF\x0A"sv) || starts_with(b, "\0\0\0\x0CJXL \r\n\x87\n"sv))
+    return Format::jxl;
   if (bytes_at(b, 4, 4) == "ftyp"sv) {
     std::string_view brand = bytes_at(b, 8, 4);
     for (auto known : {"heic"sv, "heix"sv, "hevc"sv, "hevx"sv, "heim"sv, "heis"sv, "mif1"sv,
@@ -109,7 +110,6 @@ void strip_webp_chunks(std::string& webp) {
 MatrixError too_slow(const Limits& limits) {
   return not_an_image("it took longer than " + std::to_string(limits.time_limit.count()) + " ms");
 }
-
 
 // Stops a render that runs past its deadline: libvips reports progress while it computes,
 // and a killed image ends the computation with an error.
@@ -245,8 +245,9 @@ void initialise() {
   // by the pool's size; libvips's own threads would multiply it.
   vips_concurrency_set(1);
   // Hostile files make libvips warn a lot; what matters reaches the caller as an error.
-  g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING,
-                    [](const gchar*, GLogLevelFlags, const gchar*, gpointer) {}, nullptr);
+  g_log_set_handler(
+      "VIPS", G_LOG_LEVEL_WARNING, [](const gchar*, GLogLevelFlags, const gchar*, gpointer) {},
+      nullptr);
   vips_operation_block_set("VipsForeignLoad", TRUE);
   for (const char* loader : kAllowedLoaders) vips_operation_block_set(loader, FALSE);
 }
@@ -262,7 +263,7 @@ namespace {
 // What the header says, checked against the limits before anything is decoded.
 struct Inspected {
   Format format;
-  ImageRef header;  // opened, nothing decoded yet
+  ImageRef header;            // opened, nothing decoded yet
   unsigned width = 0;         // as stored, before the EXIF orientation is applied
   unsigned frame_height = 0;  // of one frame (page)
   unsigned pages = 1;
@@ -277,7 +278,8 @@ Result<Inspected> inspect(std::string_view source, const Limits& limits) {
   }
   auto format = sniff(source);
   if (!format) return not_an_image("not an image in a supported format");
-  auto too_many_pixels = [&](std::uint64_t width, std::uint64_t height) -> std::optional<MatrixError> {
+  auto too_many_pixels = [&](std::uint64_t width,
+                             std::uint64_t height) -> std::optional<MatrixError> {
     if (width * height <= limits.max_pixels) return std::nullopt;
     return MatrixError::too_large("The image has " + std::to_string(width) + "x" +
                                   std::to_string(height) + " pixels, more than the " +
@@ -325,8 +327,8 @@ bool may_animate(const Inspected& image, std::string_view source, const Spec& sp
 // came out: scale fits the box, crop covers it and cuts the box out of the centre.
 Result<ImageRef> cut(VipsImage* decoded, double width, double height, const Spec& spec) {
   const double across = spec.width / width, down = spec.height / height;
-  const double scale = std::min(1.0, spec.method == Method::crop ? std::max(across, down)
-                                                                  : std::min(across, down));
+  const double scale =
+      std::min(1.0, spec.method == Method::crop ? std::max(across, down) : std::min(across, down));
   const int resized_width = std::max(1, static_cast<int>(std::lround(width * scale)));
   const int resized_height = std::max(1, static_cast<int>(std::lround(height * scale)));
   ImageRef resized;
@@ -380,8 +382,8 @@ std::vector<Result<Thumbnail>> still_thumbnails(std::string_view source, const I
   double scale = 0;  // of the decoded image, relative to the source
   for (const Spec& spec : specs) {
     double across = spec.width / width, down = spec.height / height;
-    scale = std::max(scale, spec.method == Method::crop ? std::max(across, down)
-                                                        : std::min(across, down));
+    scale = std::max(scale,
+                     spec.method == Method::crop ? std::max(across, down) : std::min(across, down));
   }
   scale = std::min(1.0, scale);
   // A pixel to spare, so that rounding never leaves the decoded image a pixel short.
@@ -425,19 +427,18 @@ std::vector<Result<Thumbnail>> still_thumbnails(std::string_view source, const I
 // as they are composed, a GIF's or WebP's as libvips will decode them. The pixels are
 // computed into memory before they are encoded (see encode()), so the budget bounds the
 // memory an animation takes whatever its header claims.
-Result<std::optional<Thumbnail>> animated_thumbnail(std::string_view source,
-                                                    const Inspected& image, const Spec& spec,
-                                                    const Limits& limits) {
+Result<std::optional<Thumbnail>> animated_thumbnail(std::string_view source, const Inspected& image,
+                                                    const Spec& spec, const Limits& limits) {
   using Animated = std::optional<Thumbnail>;
   Deadline deadline{std::chrono::steady_clock::now() + limits.time_limit};
   if (image.format == Format::png) {
     auto shrink = [&](VipsImage* frame) -> Result<ImageRef> {
       ImageRef small;
-      if (vips_thumbnail_image(frame, small.out(), static_cast<int>(spec.width), "height",
-                               static_cast<int>(spec.height), "size", VIPS_SIZE_DOWN, "crop",
-                               spec.method == Method::crop ? VIPS_INTERESTING_CENTRE
-                                                           : VIPS_INTERESTING_NONE,
-                               nullptr)) {
+      if (vips_thumbnail_image(
+              frame, small.out(), static_cast<int>(spec.width), "height",
+              static_cast<int>(spec.height), "size", VIPS_SIZE_DOWN, "crop",
+              spec.method == Method::crop ? VIPS_INTERESTING_CENTRE : VIPS_INTERESTING_NONE,
+              nullptr)) {
         return vips_failure("shrinking an APNG frame failed");
       }
       ImageRef copy(vips_image_copy_memory(small.image));

@@ -16,8 +16,8 @@ struct Tally {
 };
 
 void progress(std::ostream& out, const char* what, const Tally& tally, std::int64_t total) {
-  out << what << ": " << tally.seen << " of " << total << " copied (" << tally.added
-      << " new)\n" << std::flush;
+  out << what << ": " << tally.seen << " of " << total << " copied (" << tally.added << " new)\n"
+      << std::flush;
 }
 
 // "3 blobs (1 new, 2 already there)"

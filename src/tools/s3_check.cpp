@@ -30,10 +30,14 @@ using ProbeAnswer = s3::Client::ProbeAnswer;
 
 // The checks in the order they are reported.
 constexpr std::array<std::string_view, 17> kCheckOrder = {
-    "endpoint",      "credentials",    "region",        "bucket",
-    "put-object",    "get-object",     "head-object",   "list-objects",
-    "delete-object", "create-multipart-upload", "upload-part", "abort-multipart-upload",
-    "anonymous-read", "anonymous-list", "versioning",   "clock",
+    "endpoint",       "credentials",
+    "region",         "bucket",
+    "put-object",     "get-object",
+    "head-object",    "list-objects",
+    "delete-object",  "create-multipart-upload",
+    "upload-part",    "abort-multipart-upload",
+    "anonymous-read", "anonymous-list",
+    "versioning",     "clock",
     "payload-signing"};
 
 // SigV4 requests are refused beyond 15 minutes of skew; a minute already shows that the clock
@@ -72,7 +76,7 @@ EndpointHost read_endpoint_host(std::string_view endpoint) {
   // s3.<region>.amazonaws.com, s3.<region>.backblazeb2.com, <region>.digitaloceanspaces.com...
   const std::string third_from_end = labels.size() >= 3 ? labels[labels.size() - 3] : "";
   // The region-less AWS and Wasabi endpoints are those of us-east-1.
-  const std::string aws_style_region = third_from_end == "s3" ? "us-east-1"
+  const std::string aws_style_region = third_from_end == "s3"             ? "us-east-1"
                                        : third_from_end.starts_with("s3") ? ""
                                                                           : third_from_end;
   auto under = [&](std::string_view domain) {
@@ -89,13 +93,20 @@ EndpointHost read_endpoint_host(std::string_view endpoint) {
 
 const char* provider_name(Provider provider) {
   switch (provider) {
-    case Provider::aws: return "AWS S3";
-    case Provider::b2: return "Backblaze B2";
-    case Provider::wasabi: return "Wasabi";
-    case Provider::spaces: return "DigitalOcean Spaces";
-    case Provider::storj: return "Storj";
-    case Provider::r2: return "Cloudflare R2";
-    case Provider::unknown: break;
+    case Provider::aws:
+      return "AWS S3";
+    case Provider::b2:
+      return "Backblaze B2";
+    case Provider::wasabi:
+      return "Wasabi";
+    case Provider::spaces:
+      return "DigitalOcean Spaces";
+    case Provider::storj:
+      return "Storj";
+    case Provider::r2:
+      return "Cloudflare R2";
+    case Provider::unknown:
+      break;
   }
   return "";
 }
@@ -197,10 +208,12 @@ std::string random_hex(std::size_t digits) {
 class BucketCheck {
  public:
   BucketCheck(const S3StoreConfig& config, asio::thread_pool& pool)
-      : config_(config), host_(read_endpoint_host(config.endpoint)), pool_(pool),
+      : config_(config),
+        host_(read_endpoint_host(config.endpoint)),
+        pool_(pool),
         client_(std::make_unique<s3::Client>(config_, pool)) {
-    scratch_key_ = (config_.prefix.empty() ? "" : config_.prefix + "/") + "mxcd-s3-check-" +
-                   random_hex(16);
+    scratch_key_ =
+        (config_.prefix.empty() ? "" : config_.prefix + "/") + "mxcd-s3-check-" + random_hex(16);
   }
 
   awaitable<void> run() {
@@ -345,7 +358,8 @@ class BucketCheck {
           add("region", Verdict::fail, std::move(message));
           co_return false;
         }
-        add("region", Verdict::fail, message + " The checks below ran with region " + right + ".");
+        message += " The checks below ran with region " + right + ".";
+        add("region", Verdict::fail, std::move(message));
         config_.region = right;
         client_ = std::make_unique<s3::Client>(config_, pool_);
         continue;
@@ -360,9 +374,10 @@ class BucketCheck {
             "The server knows the access key and accepted its signature (it refused the listing "
             "for want of permission).");
         add("bucket", Verdict::warn,
-            "Listing bucket \"" + config_.bucket + "\" was refused, so whether it exists and "
-            "belongs to this key's account is unknown; if every check below fails too, check "
-            "the bucket name.");
+            "Listing bucket \"" + config_.bucket +
+                "\" was refused, so whether it exists and "
+                "belongs to this key's account is unknown; if every check below fails too, check "
+                "the bucket name.");
         co_return true;
       }
       add("bucket", Verdict::fail, "Listing the bucket failed: " + answer.explanation);
@@ -383,7 +398,8 @@ class BucketCheck {
       std::string reported = document.child_value("LocationConstraint");
       if (reported.empty()) reported = "us-east-1";  // how S3 names its first region
       if (reported != config_.region) {
-        message += " (the bucket reports location " + reported + "; this server does not hold "
+        message += " (the bucket reports location " + reported +
+                   "; this server does not hold "
                    "the signature's region against it)";
       }
     }
@@ -404,17 +420,16 @@ class BucketCheck {
     if (answer.error && answer.error->code == "NotImplemented") {
       add("versioning", Verdict::ok,
           "The server has no versioning API, so deleted objects are not kept." +
-              std::string(host_.provider == Provider::r2
-                              ? " Cloudflare R2 keeps no old versions."
-                              : ""));
+              std::string(host_.provider == Provider::r2 ? " Cloudflare R2 keeps no old versions."
+                                                         : ""));
       co_return;
     }
     if (answer.error) {
       add("versioning", Verdict::warn,
           "Could not read the bucket's versioning status (" + answer.error->code +
               "; mxcd itself does not need s3:GetBucketVersioning). If versioning is on, media "
-              "mxcd deletes stays in the bucket and is billed." + what_to_do +
-              hint(Topic::versioning));
+              "mxcd deletes stays in the bucket and is billed." +
+              what_to_do + hint(Topic::versioning));
       co_return;
     }
     pugi::xml_document document;
@@ -424,16 +439,16 @@ class BucketCheck {
       versioned_ = true;
       add("versioning", Verdict::warn,
           "Versioning is enabled: objects mxcd deletes stay in the bucket as noncurrent "
-          "versions, and are billed, until a lifecycle rule expires them." + what_to_do +
-              hint(Topic::versioning));
+          "versions, and are billed, until a lifecycle rule expires them." +
+              what_to_do + hint(Topic::versioning));
       co_return;
     }
     if (status == "Suspended") {
       versioned_ = true;
       add("versioning", Verdict::warn,
           "Versioning is suspended: the noncurrent versions kept while it was enabled stay in "
-          "the bucket, and are billed, until a lifecycle rule expires them." + what_to_do +
-              hint(Topic::versioning));
+          "the bucket, and are billed, until a lifecycle rule expires them." +
+              what_to_do + hint(Topic::versioning));
       co_return;
     }
     add("versioning", Verdict::ok, "Versioning is off: what mxcd deletes is gone.");
@@ -552,7 +567,8 @@ class BucketCheck {
           std::string(is_stored ? "An unsigned GetObject read the scratch object"
                                 : "An unsigned GetObject was let through (404, not 403)") +
               ": anyone who learns an object's key can download the media. Remove public read "
-              "access from the bucket's policy and ACLs." + hint(Topic::privacy));
+              "access from the bucket's policy and ACLs." +
+              hint(Topic::privacy));
     } else {
       add("anonymous-read", Verdict::ok,
           "An unsigned GetObject was refused (" + anonymous_read.error->code + ").");
@@ -683,14 +699,14 @@ class BucketCheck {
 };
 
 S3StoreReport check_store(const StoreConfig& store, asio::thread_pool& pool) {
-  S3StoreReport report{store.name, store.s3.bucket, store.s3.endpoint,
-                       recognise_s3_provider(store.s3.endpoint), {}};
+  S3StoreReport report{
+      store.name, store.s3.bucket, store.s3.endpoint, recognise_s3_provider(store.s3.endpoint), {}};
   std::unique_ptr<BucketCheck> check;
   try {
     check = std::make_unique<BucketCheck>(store.s3, pool);
   } catch (const std::exception& e) {
-    report.findings.push_back({"endpoint", Verdict::fail,
-                               std::string("Cannot set up the S3 client: ") + e.what() + "."});
+    report.findings.push_back(
+        {"endpoint", Verdict::fail, std::string("Cannot set up the S3 client: ") + e.what() + "."});
     return report;
   }
   asio::io_context context;
@@ -709,9 +725,12 @@ S3StoreReport check_store(const StoreConfig& store, asio::thread_pool& pool) {
 
 const char* verdict_word(Verdict verdict, bool upper) {
   switch (verdict) {
-    case Verdict::ok: return upper ? "OK" : "ok";
-    case Verdict::warn: return upper ? "WARN" : "warn";
-    case Verdict::fail: return upper ? "FAIL" : "fail";
+    case Verdict::ok:
+      return upper ? "OK" : "ok";
+    case Verdict::warn:
+      return upper ? "WARN" : "warn";
+    case Verdict::fail:
+      return upper ? "FAIL" : "fail";
   }
   return "";
 }
@@ -738,9 +757,8 @@ void print_json(const std::vector<S3StoreReport>& reports, std::ostream& out) {
   for (const auto& report : reports) {
     boost::json::array checks;
     for (const auto& f : report.findings) {
-      checks.push_back(boost::json::object{{"check", f.check},
-                                           {"status", verdict_word(f.verdict, false)},
-                                           {"message", f.message}});
+      checks.push_back(boost::json::object{
+          {"check", f.check}, {"status", verdict_word(f.verdict, false)}, {"message", f.message}});
     }
     boost::json::object store{
         {"store", report.store}, {"bucket", report.bucket}, {"endpoint", report.endpoint}};
@@ -783,6 +801,7 @@ int check_s3_stores(const Config& config, const std::string& store_name, bool js
   }
   asio::thread_pool blocking_pool(1);
   std::vector<S3StoreReport> reports;
+  reports.reserve(stores.size());
   for (const auto* store : stores) reports.push_back(check_store(*store, blocking_pool));
   if (json) {
     print_json(reports, out);

@@ -26,7 +26,7 @@ struct S3StoreReport {
   std::string store;
   std::string bucket;
   std::string endpoint;
-  std::string provider;  // from the endpoint's host name; empty when not recognised
+  std::string provider;                  // from the endpoint's host name; empty when not recognised
   std::vector<S3CheckFinding> findings;  // in the order of the checks, skipped ones left out
 };
 

@@ -210,9 +210,10 @@ int verify_stores(const Config& config, const VerifyOptions& options, std::ostre
   progress.finish();
   stores->stop();
   print_report(out, tally);
-  if (verifier.listing_failed()) out << "the metadata store could not be read to the end (see the log)\n";
-  const bool intact = tally.bad == 0 && tally.missing == 0 && tally.failed == 0 &&
-                      !verifier.listing_failed();
+  if (verifier.listing_failed())
+    out << "the metadata store could not be read to the end (see the log)\n";
+  const bool intact =
+      tally.bad == 0 && tally.missing == 0 && tally.failed == 0 && !verifier.listing_failed();
   return intact ? 0 : kExitDamaged;
 }
 

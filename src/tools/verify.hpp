@@ -15,7 +15,7 @@
 namespace mxcd {
 
 struct VerifyOptions {
-  std::string store;  // empty: every store
+  std::string store;     // empty: every store
   unsigned workers = 4;  // blobs read at once
   Progress::Style progress = Progress::automatic_style();
   std::chrono::milliseconds progress_interval = std::chrono::seconds(10);

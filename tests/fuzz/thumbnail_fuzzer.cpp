@@ -87,8 +87,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   const int leaked = live_vips_objects() - live_before;
   if (leaked > 0) {
-    std::fprintf(stderr, "thumbnail_fuzzer: %d VipsObject(s) left alive after the call\n",
-                 leaked);
+    std::fprintf(stderr, "thumbnail_fuzzer: %d VipsObject(s) left alive after the call\n", leaked);
     vips_object_print_all();
     std::abort();
   }

@@ -48,7 +48,9 @@ class TempFile {
     EXPECT_EQ(::write(fd_, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
   }
   ~TempFile() { ::close(fd_); }
-  FileRegion region(std::uint64_t offset, std::uint64_t length) const { return {fd_, offset, length}; }
+  FileRegion region(std::uint64_t offset, std::uint64_t length) const {
+    return {fd_, offset, length};
+  }
 
  private:
   int fd_ = -1;

@@ -19,7 +19,8 @@ std::string big_endian(std::uint32_t v) {
 
 std::string chunk(std::string_view type, std::string_view data) {
   std::string typed = std::string(type) + std::string(data);
-  auto crc = crc32(0, reinterpret_cast<const Bytef*>(typed.data()), static_cast<uInt>(typed.size()));
+  auto crc =
+      crc32(0, reinterpret_cast<const Bytef*>(typed.data()), static_cast<uInt>(typed.size()));
   return big_endian(static_cast<std::uint32_t>(data.size())) + typed +
          big_endian(static_cast<std::uint32_t>(crc));
 }

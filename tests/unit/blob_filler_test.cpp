@@ -69,7 +69,8 @@ class MemorySource final : public BlobSource {
     }
     for (std::size_t offset = 0, index = 0; offset < bytes.size(); offset += kPiece, ++index) {
       if (index > 0) co_await pause(index);
-      if (fail_after && offset >= *fail_after) co_return MatrixError::unavailable("The source went away");
+      if (fail_after && offset >= *fail_after)
+        co_return MatrixError::unavailable("The source went away");
       const std::size_t size = std::min(kPiece, bytes.size() - offset);
       if (auto status = co_await sink.data(bytes.data() + offset, size); !status) co_return status;
     }
@@ -110,7 +111,8 @@ class MemorySource final : public BlobSource {
   }
 
   asio::steady_timer gate_;
-  std::optional<std::size_t> released_;  // pieces released beyond each get's first; nullopt: not held
+  std::optional<std::size_t>
+      released_;  // pieces released beyond each get's first; nullopt: not held
 };
 
 // What a reader of an opened blob received.
@@ -128,8 +130,8 @@ asio::awaitable<Read> read_file(const OpenBlob& blob, std::uint64_t length) {
     const std::uint64_t ready = blob.growing ? std::min(blob.growing->available(), length) : length;
     if (ready > read.bytes.size()) {
       std::string piece(ready - read.bytes.size(), '\0');
-      ssize_t n = ::pread(blob.fd.get(), piece.data(), piece.size(),
-                          static_cast<off_t>(read.bytes.size()));
+      ssize_t n =
+          ::pread(blob.fd.get(), piece.data(), piece.size(), static_cast<off_t>(read.bytes.size()));
       if (n <= 0) {
         read.failed = true;
         break;
@@ -198,7 +200,8 @@ class BlobFillerTest : public ::testing::Test {
   bool cached(const BlobId& blob) { return cache_->open(blob).valid(); }
   std::string log() const { return log_.str(); }
 
-  const fs::path root_ = fs::temp_directory_path() / ("mxcd-blob-filler-test-" + generate_media_id());
+  const fs::path root_ =
+      fs::temp_directory_path() / ("mxcd-blob-filler-test-" + generate_media_id());
   asio::io_context io_;
   asio::thread_pool pool_{1};
   MemorySource source_{io_};
@@ -227,10 +230,11 @@ TEST_F(BlobFillerTest, ReadersSeeTheFileGrowAndReceiveEveryByte) {
     // A second reader joins while the file grows and reads on its own.
     auto joined = co_await open(blob, FillCheck::sha256_of_name);
     if (joined) {
-      asio::co_spawn(io_, [&, joined = std::make_shared<FilledBlob>(std::move(*joined))]()
-                              -> asio::awaitable<void> {
-        other = co_await read_file(joined->blob, bytes.size());
-      }, asio::detached);
+      asio::co_spawn(
+          io_,
+          [&, joined = std::make_shared<FilledBlob>(std::move(*joined))]()
+              -> asio::awaitable<void> { other = co_await read_file(joined->blob, bytes.size()); },
+          asio::detached);
     }
     // This reader lets the source send one piece at a time.
     const OpenBlob& file = opened->blob;
@@ -342,9 +346,12 @@ TEST_F(BlobFillerTest, ConcurrentRequestsShareOneFetch) {
       opened.push_back(std::make_shared<FilledBlob>(std::move(*filled)));
     }
     for (std::size_t i = 0; i < opened.size(); ++i) {
-      asio::co_spawn(io_, [&, i, file = opened[i]]() -> asio::awaitable<void> {
-        reads[i] = co_await read_file(file->blob, bytes.size());
-      }, asio::detached);
+      asio::co_spawn(
+          io_,
+          [&, i, file = opened[i]]() -> asio::awaitable<void> {
+            reads[i] = co_await read_file(file->blob, bytes.size());
+          },
+          asio::detached);
     }
     source_.release(100);
   });

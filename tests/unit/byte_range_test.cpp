@@ -46,9 +46,9 @@ TEST(Range, NumbersBeyondSixtyFourBits) {
 }
 
 TEST(Range, IgnoredHeadersServeTheWhole) {
-  for (const char* header : {"", "bytes=0-1,3-4", "lines=0-1", "bytes=5-1", "bytes=abc",
-                             "bytes=-", "bytes=1", "bytes=-1-2", "bytes=--5", "bytes=+5-6",
-                             "bytes=5-+6", "bytes", "bytes = 5-6"}) {
+  for (const char* header :
+       {"", "bytes=0-1,3-4", "lines=0-1", "bytes=5-1", "bytes=abc", "bytes=-", "bytes=1",
+        "bytes=-1-2", "bytes=--5", "bytes=+5-6", "bytes=5-+6", "bytes", "bytes = 5-6"}) {
     EXPECT_EQ(parse_range(header, 100).kind, Kind::whole) << header;
   }
 }

@@ -26,8 +26,8 @@ std::string minimal_with(const std::string& sections) {
     // "\nkey:" built by append: GCC 12 warns (falsely, -Wrestrict) about operator+ here.
     std::string key = "\n";
     key.append(line.substr(0, colon + 1));
-    bool replaced = colon != std::string_view::npos &&
-                    (sections.rfind(key.substr(1), 0) == 0 || sections.find(key) != std::string::npos);
+    bool replaced = colon != std::string_view::npos && (sections.rfind(key.substr(1), 0) == 0 ||
+                                                        sections.find(key) != std::string::npos);
     if (!replaced) out += line;
   }
   return out + sections + "\n";
@@ -103,8 +103,8 @@ TEST(Config, HttpsHomeserverWithItsOwnCa) {
 
 TEST(Config, EnvironmentVariables) {
   setenv("MXCD_TEST_TOKEN", "from-the-environment", 1);
-  Config c = load_ok(minimal_with(
-      "auth: {static_tokens: [{token: \"${MXCD_TEST_TOKEN}\", user_id: \"@a:b\"}]}"));
+  Config c = load_ok(
+      minimal_with("auth: {static_tokens: [{token: \"${MXCD_TEST_TOKEN}\", user_id: \"@a:b\"}]}"));
   ASSERT_EQ(c.auth.static_tokens.size(), 1u);
   EXPECT_EQ(c.auth.static_tokens[0].token, "from-the-environment");
   unsetenv("MXCD_UNSET_VARIABLE");
@@ -196,8 +196,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"database: {sqlite: {}}", "database.sqlite.path"},
         BadCase{"database: {postgres: {}}", "database.postgres"},
         BadCase{"database: {}", "database"},
-        BadCase{"database: {sqlite: {path: /db}, postgres: {url: \"postgresql://h/d\"}}", "database"},
-        BadCase{"database: {postgres: {url: \"postgresql://h/d\", host: h}}", "database.postgres.url"},
+        BadCase{"database: {sqlite: {path: /db}, postgres: {url: \"postgresql://h/d\"}}",
+                "database"},
+        BadCase{"database: {postgres: {url: \"postgresql://h/d\", host: h}}",
+                "database.postgres.url"},
         BadCase{"database: {postgres: {host: h, pool_size: 0}}", "database.postgres.pool_size"},
         BadCase{"database: {postgres: {host: h, hots: x}}", "database.postgres.hots"},
         BadCase{"database: {postgres: {host: h, statement_timeout: 0s}}",
@@ -290,16 +292,16 @@ TEST(Config, ThumbnailSizesAndLimits) {
 TEST(Config, ThumbnailQueueLimit) {
   EXPECT_EQ(load_ok(kMinimal).thumbnails.queue_limit, 256u);
   EXPECT_EQ(load_ok(minimal_with("thumbnails: {queue_limit: 3}")).thumbnails.queue_limit, 3u);
-  EXPECT_EQ(load_error(minimal_with("thumbnails: {queue_limit: 0}")).key,
-            "thumbnails.queue_limit");
+  EXPECT_EQ(load_error(minimal_with("thumbnails: {queue_limit: 0}")).key, "thumbnails.queue_limit");
   EXPECT_EQ(load_error(minimal_with("thumbnails: {queue_limit: many}")).key,
             "thumbnails.queue_limit");
 }
 
 TEST(Config, BadThumbnailSettingsNameTheKey) {
   EXPECT_EQ(load_error(minimal_with("thumbnails: {sizes: []}")).key, "thumbnails.sizes");
-  EXPECT_EQ(load_error(minimal_with("thumbnails: {sizes: [{width: 10, height: 10, method: fit}]}")).key,
-            "thumbnails.sizes[0].method");
+  EXPECT_EQ(
+      load_error(minimal_with("thumbnails: {sizes: [{width: 10, height: 10, method: fit}]}")).key,
+      "thumbnails.sizes[0].method");
   EXPECT_EQ(load_error(minimal_with("thumbnails: {sizes: [{width: 10}]}")).key,
             "thumbnails.sizes[0].width");
   EXPECT_EQ(load_error(minimal_with("thumbnails: {dynamic: yes}")).key, "thumbnails.dynamic");
@@ -315,7 +317,8 @@ TEST(Config, ScrubIsOffAndSlowByDefault) {
 }
 
 TEST(Config, ScrubSettings) {
-  Config c = load_ok(minimal_with("scrub: {enabled: true, bytes_per_second: 200MiB, interval: 500ms}"));
+  Config c =
+      load_ok(minimal_with("scrub: {enabled: true, bytes_per_second: 200MiB, interval: 500ms}"));
   EXPECT_TRUE(c.scrub.enabled);
   EXPECT_EQ(c.scrub.bytes_per_second, 200ULL << 20);
   EXPECT_EQ(c.scrub.interval, std::chrono::milliseconds(500));
@@ -323,8 +326,10 @@ TEST(Config, ScrubSettings) {
 
 TEST(Config, BadScrubSettingsNameTheKey) {
   EXPECT_EQ(load_error(minimal_with("scrub: {enabled: yes}")).key, "scrub.enabled");
-  EXPECT_EQ(load_error(minimal_with("scrub: {bytes_per_second: 100}")).key, "scrub.bytes_per_second");
-  EXPECT_EQ(load_error(minimal_with("scrub: {bytes_per_second: fast}")).key, "scrub.bytes_per_second");
+  EXPECT_EQ(load_error(minimal_with("scrub: {bytes_per_second: 100}")).key,
+            "scrub.bytes_per_second");
+  EXPECT_EQ(load_error(minimal_with("scrub: {bytes_per_second: fast}")).key,
+            "scrub.bytes_per_second");
   EXPECT_EQ(load_error(minimal_with("scrub: {interval: 0s}")).key, "scrub.interval");
   EXPECT_EQ(load_error(minimal_with("scrub: {rate: 1MiB}")).key, "scrub.rate");
 }
@@ -358,12 +363,16 @@ namespace {
 
 TEST(Config, StaticTokensMustFitTheAuthorizationHeader) {
   EXPECT_EQ(load_error(minimal_with(
-                "auth: {static_tokens: [{token: \"has a space\", user_id: \"@a:b\"}]}")).key,
+                           "auth: {static_tokens: [{token: \"has a space\", user_id: \"@a:b\"}]}"))
+                .key,
             "auth.static_tokens[0].token");
-  EXPECT_EQ(load_error(minimal_with(
-                "auth: {static_tokens: [{token: \"quote\\\"d-token\", user_id: \"@a:b\"}]}")).key,
-            "auth.static_tokens[0].token");
-  load_ok(minimal_with("auth: {static_tokens: [{token: \"syt_YWxpY2U_abc/def+g==\", user_id: \"@a:b\"}]}"));
+  EXPECT_EQ(
+      load_error(
+          minimal_with("auth: {static_tokens: [{token: \"quote\\\"d-token\", user_id: \"@a:b\"}]}"))
+          .key,
+      "auth.static_tokens[0].token");
+  load_ok(minimal_with(
+      "auth: {static_tokens: [{token: \"syt_YWxpY2U_abc/def+g==\", user_id: \"@a:b\"}]}"));
 }
 
 }  // namespace

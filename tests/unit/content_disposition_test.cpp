@@ -6,14 +6,14 @@ namespace mxcd {
 namespace {
 
 TEST(InlineSafeTypes, MatchCaseInsensitivelyIgnoringParameters) {
-  for (const char* type : {"image/png", "IMAGE/PNG", "Text/Plain; charset=utf-8",
-                           "text/plain;charset=utf-8", " text/csv ", "video/mp4",
-                           "audio/x-flac", "application/ld+json", "image/avif"}) {
+  for (const char* type :
+       {"image/png", "IMAGE/PNG", "Text/Plain; charset=utf-8", "text/plain;charset=utf-8",
+        " text/csv ", "video/mp4", "audio/x-flac", "application/ld+json", "image/avif"}) {
     EXPECT_TRUE(is_inline_safe_content_type(type)) << type;
   }
-  for (const char* type : {"image/svg", "image/svg+xml", "text/html", "application/javascript",
-                           "application/octet-stream", "", "image/pngx", "text/plain2",
-                           "application/pdf"}) {
+  for (const char* type :
+       {"image/svg", "image/svg+xml", "text/html", "application/javascript",
+        "application/octet-stream", "", "image/pngx", "text/plain2", "application/pdf"}) {
     EXPECT_FALSE(is_inline_safe_content_type(type)) << type;
   }
 }
@@ -26,9 +26,9 @@ TEST(ServedContentType, BareTextTypesAreServedAsUtf8) {
 }
 
 TEST(ServedContentType, EverythingElseIsVerbatim) {
-  for (const char* stored : {"text/plain; charset=ISO-8859-1", "text/plain;charset=utf-8",
-                             "img/png", "image/png", "text/markdown", "application/octet-stream",
-                             "", "text/plain "}) {
+  for (const char* stored :
+       {"text/plain; charset=ISO-8859-1", "text/plain;charset=utf-8", "img/png", "image/png",
+        "text/markdown", "application/octet-stream", "", "text/plain "}) {
     EXPECT_EQ(served_content_type(stored), stored);
   }
 }
@@ -67,8 +67,8 @@ TEST(ContentDisposition, BidiControlsAreLeftOut) {
   // "invoice\u202Egpj.exe" displays as "invoiceexe.jpg".
   EXPECT_EQ(content_disposition("application/octet-stream", "invoice\u202Egpj.exe"),
             "attachment; filename=invoicegpj.exe");
-  for (const char* control : {"\u202A", "\u202B", "\u202C", "\u202D", "\u202E", "\u2066",
-                              "\u2067", "\u2068", "\u2069"}) {
+  for (const char* control :
+       {"\u202A", "\u202B", "\u202C", "\u202D", "\u202E", "\u2066", "\u2067", "\u2068", "\u2069"}) {
     EXPECT_EQ(content_disposition("text/plain", std::string("a") + control + "b.txt"),
               "inline; filename=ab.txt")
         << control;

@@ -23,19 +23,19 @@ TEST(MediaId, RejectsAnythingThatCouldFormAPath) {
 }
 
 TEST(ServerName, AcceptsTheSpecGrammar) {
-  for (const char* good : {"example.org", "example.org:8448", "localhost", "1.2.3.4",
-                           "1.2.3.4:80", "[::1]", "[::1]:8448", "[2001:db8::7]:1",
-                           "my-server.example", "a:65535"}) {
+  for (const char* good :
+       {"example.org", "example.org:8448", "localhost", "1.2.3.4", "1.2.3.4:80", "[::1]",
+        "[::1]:8448", "[2001:db8::7]:1", "my-server.example", "a:65535"}) {
     EXPECT_TRUE(is_valid_server_name(good)) << good;
   }
   EXPECT_TRUE(is_valid_server_name(std::string(255, 'a')));
 }
 
 TEST(ServerName, RejectsBadHostsAndPorts) {
-  for (const char* bad : {"", "..", ".", "a/b", "a\\b", "exa mple.org", "example.org:",
-                          "example.org:0", "example.org:65536", "example.org:123456",
-                          "example.org:8a", "[::1", "[::1]x", "[not-ipv6]", "[]", "a_b.org",
-                          "example.org%2F..", "host:1:2"}) {
+  for (const char* bad :
+       {"", "..", ".", "a/b", "a\\b", "exa mple.org", "example.org:", "example.org:0",
+        "example.org:65536", "example.org:123456", "example.org:8a", "[::1", "[::1]x", "[not-ipv6]",
+        "[]", "a_b.org", "example.org%2F..", "host:1:2"}) {
     EXPECT_FALSE(is_valid_server_name(bad)) << bad;
   }
   EXPECT_FALSE(is_valid_server_name(std::string("a\0b", 3)));

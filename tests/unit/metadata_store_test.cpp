@@ -52,7 +52,8 @@ class MetadataStoreTest : public ::testing::TestWithParam<std::string> {
       schema_ = "mxcd_test_" + std::to_string(std::hash<std::string>()(test_name()));
       admin_ = std::make_unique<PgConnection>(conninfo, PgTimeouts{});
       admin_->exec("SET client_min_messages = warning");  // no NOTICE of each DROP
-      admin_->exec(("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_).c_str());
+      admin_->exec(
+          ("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE; CREATE SCHEMA " + schema_).c_str());
       Config::Database::Postgres postgres;
       postgres.conninfo = std::string(conninfo) + " options='-csearch_path=" + schema_ + "'";
       database_.postgres = postgres;
@@ -104,7 +105,8 @@ class MetadataStoreTest : public ::testing::TestWithParam<std::string> {
     ASSERT_TRUE(*removed);
   }
 
-  std::vector<std::string> claim(std::int64_t now = kNow, std::int64_t reclaim_before = kNoReclaim) {
+  std::vector<std::string> claim(std::int64_t now = kNow,
+                                 std::int64_t reclaim_before = kNoReclaim) {
     auto claimed = store_->claim_unreferenced_blobs(now, reclaim_before, 100);
     EXPECT_TRUE(claimed.ok());
     std::vector<std::string> shas;
@@ -122,7 +124,7 @@ class MetadataStoreTest : public ::testing::TestWithParam<std::string> {
 
   std::filesystem::path dir_;
   Config::Database database_;
-  std::string schema_;                  // PostgreSQL's
+  std::string schema_;                   // PostgreSQL's
   std::unique_ptr<PgConnection> admin_;  // PostgreSQL's, outside the schema
   std::unique_ptr<MetadataStore> store_;
 };
@@ -320,7 +322,8 @@ TEST_P(MetadataStoreTest, ThumbnailIsFoundByItsBoxAndKeepsItsBlob) {
 
 TEST_P(MetadataStoreTest, DeletingMediaFreesItsThumbnailsBlobs) {
   insert("image", kBlob);
-  ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
+  ASSERT_TRUE(
+      store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
   remove("image");
   auto found = store_->find_thumbnail(thumbnail("image", kThumbnailBlob).key);
   ASSERT_TRUE(found.ok());
@@ -331,7 +334,8 @@ TEST_P(MetadataStoreTest, DeletingMediaFreesItsThumbnailsBlobs) {
 TEST_P(MetadataStoreTest, ThumbnailBlobSharedWithMediaStaysWhileEitherRefersToIt) {
   insert("image", kBlob);
   insert("small", kThumbnailBlob);  // an upload with the same bytes as the thumbnail
-  ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
+  ASSERT_TRUE(
+      store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
   remove("small");
   EXPECT_EQ(claim(), Shas{}) << "the thumbnail still refers to the blob";
   remove("image");
@@ -349,7 +353,8 @@ TEST_P(MetadataStoreTest, ThumbnailOfDeletedMediaIsNotRecordedAndItsBlobIsFreed)
 
 TEST_P(MetadataStoreTest, SecondThumbnailForTheSameBoxKeepsTheFirst) {
   insert("image", kBlob);
-  ASSERT_TRUE(store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
+  ASSERT_TRUE(
+      store_->insert_thumbnail(thumbnail("image", kThumbnailBlob), lease(kThumbnailBlob)).ok());
   auto second = store_->insert_thumbnail(thumbnail("image", kOtherBlob), lease(kOtherBlob));
   ASSERT_TRUE(second.ok() && second->has_value());
   EXPECT_EQ((**second).blob.name, kThumbnailBlob.name);
@@ -390,6 +395,7 @@ class AdoptedBlobTest : public MetadataStoreTest {
     ASSERT_TRUE(added.ok());
     ASSERT_EQ(*added, 1u);
     std::vector<MediaRecord> records;
+    records.reserve(media_ids.size());
     for (const auto& id : media_ids) records.push_back(record(id, blob));
     ASSERT_TRUE(store_->add_media(records).ok());
   }
@@ -559,8 +565,8 @@ TEST_P(AdoptedBlobTest, UnknownOrDeletedBlobsAreNotFound) {
 
 TEST_P(AdoptedBlobTest, OnlyAContentHashReplacesABlob) {
   adopt(unhashed_, {"adopted"});
-  for (const auto& name : {unhashed_.name, unhashed_blob_id("bucket", "elsewhere"),
-                           std::string("not a hash")}) {
+  for (const auto& name :
+       {unhashed_.name, unhashed_blob_id("bucket", "elsewhere"), std::string("not a hash")}) {
     auto refused = store_->replace_blob(unhashed_.name, BlobId{name, 11});
     ASSERT_FALSE(refused.ok()) << name;
     EXPECT_EQ(refused.error().status, 500u);
@@ -610,9 +616,11 @@ TEST_P(MetadataStoreTest, AnOlderSchemaIsNotReadWithoutMigrating) {
   store_.reset();
   if (GetParam() == "sqlite") {
     auto backend = std::make_unique<SqliteBackend>(database_.sqlite_path, MetadataOpening::migrate);
-    ASSERT_TRUE(backend->transaction("downgrade", sql::Backend::Kind::write, [](sql::Session& s) {
-      s.query("UPDATE schema_version SET version = 3");
-    }).ok());
+    ASSERT_TRUE(
+        backend
+            ->transaction("downgrade", sql::Backend::Kind::write,
+                          [](sql::Session& s) { s.query("UPDATE schema_version SET version = 3"); })
+            .ok());
   } else {
     admin_->exec(("UPDATE " + schema_ + ".schema_version SET version = 3").c_str());
   }
@@ -628,11 +636,16 @@ TEST_P(MetadataStoreTest, ParametersAreReadByTheirNumber) {
     backend = std::make_unique<PostgresBackend>(*database_.postgres, MetadataOpening::migrate);
   }
   std::vector<std::int64_t> read;
-  ASSERT_TRUE(backend->transaction("parameters", sql::Backend::Kind::read, [&](sql::Session& s) {
-    auto rows = s.query("SELECT CAST($2 AS BIGINT), CAST($1 AS BIGINT), CAST($2 AS BIGINT)",
-                        std::int64_t{1}, std::int64_t{2});
-    for (int c = 0; c < 3; ++c) read.push_back(rows.first().integer(c));
-  }).ok());
+  ASSERT_TRUE(
+      backend
+          ->transaction("parameters", sql::Backend::Kind::read,
+                        [&](sql::Session& s) {
+                          auto rows = s.query(
+                              "SELECT CAST($2 AS BIGINT), CAST($1 AS BIGINT), CAST($2 AS BIGINT)",
+                              std::int64_t{1}, std::int64_t{2});
+                          for (int c = 0; c < 3; ++c) read.push_back(rows.first().integer(c));
+                        })
+          .ok());
   EXPECT_EQ(read, (std::vector<std::int64_t>{2, 1, 2}));
 }
 

@@ -66,8 +66,8 @@ TEST(HttpGrammar, AccessTokens) {
   EXPECT_TRUE(is_access_token("syt_YWxpY2U_KbLzRzSeWiGFnNgiVPpd_3jaVAA"));
   EXPECT_TRUE(is_access_token("abc/DEF+ghi=="));
   EXPECT_TRUE(is_access_token("MDAxOGxvY2F0aW9uIGxvY2FsaG9zdAowMDEzaWRlbnRpZmllciBrZXkK"));
-  for (std::string_view bad : {"", "a b", "a\tb", "a\r\nb", "a\"b", "a,b", "a;b", "a\\b",
-                               "t\xc3\xa9", "a\x7f"}) {
+  for (std::string_view bad :
+       {"", "a b", "a\tb", "a\r\nb", "a\"b", "a,b", "a;b", "a\\b", "t\xc3\xa9", "a\x7f"}) {
     EXPECT_FALSE(is_access_token(bad)) << bad;
   }
 }

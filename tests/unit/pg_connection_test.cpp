@@ -113,8 +113,8 @@ TEST(PgConnection, AFailingStatementAmongSeveralIsReported) {
   const char* conninfo = std::getenv("MXCD_TEST_POSTGRES");
   if (!conninfo) GTEST_SKIP() << "MXCD_TEST_POSTGRES names no PostgreSQL database";
   PgConnection connection(conninfo, PgTimeouts{.statement = seconds(5)});
-  PgError e = thrown_by(
-      [&] { connection.exec("SELECT 1; SELECT * FROM no_such_table; SELECT 3"); });
+  PgError e =
+      thrown_by([&] { connection.exec("SELECT 1; SELECT * FROM no_such_table; SELECT 3"); });
   EXPECT_EQ(e.sqlstate, "42P01") << e.what();  // undefined_table
   EXPECT_FALSE(e.connection_lost);
   EXPECT_TRUE(connection.usable());

@@ -42,22 +42,25 @@ TEST(RequestHead, LastCodingNotChunkedIsRefused) {
 
 TEST(RequestHead, ChunkedTwiceIsRefused) {
   EXPECT_EQ(status(11, fields({{"Host", "a"}, {"Transfer-Encoding", "chunked, chunked"}})), 400u);
-  EXPECT_EQ(status(11, fields({{"Host", "a"}, {"Transfer-Encoding", "chunked"},
+  EXPECT_EQ(status(11, fields({{"Host", "a"},
+                               {"Transfer-Encoding", "chunked"},
                                {"Transfer-Encoding", "chunked"}})),
             400u);
 }
 
 TEST(RequestHead, CodingsBeforeChunkedAreNotImplemented) {
   EXPECT_EQ(status(11, fields({{"Host", "a"}, {"Transfer-Encoding", "gzip, chunked"}})), 501u);
-  EXPECT_EQ(status(11, fields({{"Host", "a"}, {"Transfer-Encoding", "x-foo"},
+  EXPECT_EQ(status(11, fields({{"Host", "a"},
+                               {"Transfer-Encoding", "x-foo"},
                                {"Transfer-Encoding", "chunked"}})),
             501u);
 }
 
 TEST(RequestHead, TransferEncodingWithContentLengthIsRefused) {
-  EXPECT_EQ(status(11, fields({{"Host", "a"}, {"Transfer-Encoding", "chunked"},
-                               {"Content-Length", "5"}})),
-            400u);
+  EXPECT_EQ(
+      status(11,
+             fields({{"Host", "a"}, {"Transfer-Encoding", "chunked"}, {"Content-Length", "5"}})),
+      400u);
   EXPECT_EQ(status(11, fields({{"Host", "a"}, {"Content-Length", "5"}})), 0u);
 }
 

@@ -44,9 +44,15 @@ TEST(RetryPolicy, TemporaryErrorCodesAreRetriedWhateverTheStatus) {
 
 TEST(RetryPolicy, ClientErrorsAreFinalAndNotTemporary) {
   for (auto [status, code] : std::initializer_list<std::pair<unsigned, const char*>>{
-           {403, "AccessDenied"}, {403, "SignatureDoesNotMatch"}, {404, "NoSuchBucket"},
-           {400, "BadRequest"}, {400, "AuthorizationHeaderMalformed"}, {301, "PermanentRedirect"},
-           {409, "BucketAlreadyExists"}, {416, "InvalidRange"}, {400, ""}}) {
+           {403, "AccessDenied"},
+           {403, "SignatureDoesNotMatch"},
+           {404, "NoSuchBucket"},
+           {400, "BadRequest"},
+           {400, "AuthorizationHeaderMalformed"},
+           {301, "PermanentRedirect"},
+           {409, "BucketAlreadyExists"},
+           {416, "InvalidRange"},
+           {400, ""}}) {
     auto decision = kFive.decide(answered(status, code));
     EXPECT_FALSE(decision.retry) << status << " " << code;
     EXPECT_FALSE(decision.temporary) << status << " " << code;
@@ -98,9 +104,12 @@ TEST(RetryPolicy, NonIdempotentRequestIsNotRepeatedAfterAFailureThatMayHaveTaken
 
 TEST(RetryPolicy, NonIdempotentRequestIsRepeatedWhenItWasCertainlyNotCarriedOut) {
   // Throttled or unavailable: the server did nothing.
-  for (auto [status, code] : std::initializer_list<std::pair<unsigned, const char*>>{
-           {503, ""}, {503, "ServiceUnavailable"}, {429, ""}, {400, "SlowDown"},
-           {503, "SlowDown"}}) {
+  for (auto [status, code] :
+       std::initializer_list<std::pair<unsigned, const char*>>{{503, ""},
+                                                               {503, "ServiceUnavailable"},
+                                                               {429, ""},
+                                                               {400, "SlowDown"},
+                                                               {503, "SlowDown"}}) {
     auto outcome = answered(status, code);
     outcome.idempotent = false;
     EXPECT_TRUE(kFive.decide(outcome).retry) << status << " " << code;

@@ -42,20 +42,21 @@ TEST(S3Error, WithoutABodyTheStatusAndHeadersSpeak) {
 }
 
 TEST(S3Error, WrongRegionFromTheBody) {
-  S3Error e = parse_s3_error(400, xml("AuthorizationHeaderMalformed", "<Region>ap-south-1</Region>"), {});
+  S3Error e =
+      parse_s3_error(400, xml("AuthorizationHeaderMalformed", "<Region>ap-south-1</Region>"), {});
   EXPECT_TRUE(contains(explain(e, kContext), "set the store's region to ap-south-1"));
   S3Error unnamed = parse_s3_error(400, xml("AuthorizationHeaderMalformed"), {});
   EXPECT_TRUE(contains(explain(unnamed, kContext), "refused region us-east-1"));
 }
 
 TEST(S3Error, SignatureMismatchMentionsClockSkewOnlyWhenThereIsSkew) {
-  S3Error in_time = parse_s3_error(403, xml("SignatureDoesNotMatch"),
-                                   {"", "", "Sat, 22 Nov 2025 12:01:00 GMT"});
+  S3Error in_time =
+      parse_s3_error(403, xml("SignatureDoesNotMatch"), {"", "", "Sat, 22 Nov 2025 12:01:00 GMT"});
   EXPECT_TRUE(contains(explain(in_time, kContext), "check secret_access_key"));
   EXPECT_FALSE(contains(explain(in_time, kContext), "clock"));
 
-  S3Error skewed = parse_s3_error(403, xml("SignatureDoesNotMatch"),
-                                  {"", "", "Sat, 22 Nov 2025 12:20:00 GMT"});
+  S3Error skewed =
+      parse_s3_error(403, xml("SignatureDoesNotMatch"), {"", "", "Sat, 22 Nov 2025 12:20:00 GMT"});
   std::string text = explain(skewed, kContext);
   EXPECT_TRUE(contains(text, "1200 s behind the server's")) << text;
   EXPECT_TRUE(contains(text, "NTP"));
@@ -64,8 +65,8 @@ TEST(S3Error, SignatureMismatchMentionsClockSkewOnlyWhenThereIsSkew) {
 TEST(S3Error, KeysAndPermissions) {
   EXPECT_TRUE(contains(explain(parse_s3_error(403, xml("InvalidAccessKeyId"), {}), kContext),
                        "access key ID is unknown"));
-  EXPECT_TRUE(contains(explain(parse_s3_error(403, xml("AccessDenied"), {}), kContext),
-                       "s3:PutObject"));
+  EXPECT_TRUE(
+      contains(explain(parse_s3_error(403, xml("AccessDenied"), {}), kContext), "s3:PutObject"));
   EXPECT_TRUE(contains(explain(parse_s3_error(403, xml("RequestTimeTooSkewed"),
                                               {"", "", "Sat, 22 Nov 2025 11:00:00 GMT"}),
                                kContext),

@@ -81,8 +81,9 @@ SuiteCase load(const fs::path& dir) {
       auto amp = query.find('&');
       std::string_view pair = query.substr(0, amp);
       auto eq = pair.find('=');
-      c.request.query.emplace_back(percent_decode(pair.substr(0, eq)),
-                                   eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1)));
+      c.request.query.emplace_back(
+          percent_decode(pair.substr(0, eq)),
+          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1)));
       query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     }
   }
@@ -133,12 +134,11 @@ std::vector<std::string> suite_cases() {
   return names;
 }
 
-INSTANTIATE_TEST_SUITE_P(Aws, SigV4Suite, ::testing::ValuesIn(suite_cases()),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           std::replace(name.begin(), name.end(), '-', '_');
-                           return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Aws, SigV4Suite, ::testing::ValuesIn(suite_cases()), [](const auto& info) {
+  std::string name = info.param;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+});
 
 TEST(SigV4Suite, IsPresent) {
   // The suite lives beside the repository; without it the cases above would silently vanish.

@@ -24,17 +24,19 @@ TEST(SynapsePaths, LocalMediaAndThumbnails) {
   auto row = local("abcdefghijklmnopqrstuvwx");
   EXPECT_EQ(original_path(row), "local_content/ab/cd/efghijklmnopqrstuvwx");
   EXPECT_EQ(thumbnail_paths(row, {32, 32, "image/jpeg", "crop"}),
-            std::vector<std::string>{"local_thumbnails/ab/cd/efghijklmnopqrstuvwx/32-32-image-jpeg-crop"});
+            std::vector<std::string>{
+                "local_thumbnails/ab/cd/efghijklmnopqrstuvwx/32-32-image-jpeg-crop"});
 }
 
 TEST(SynapsePaths, RemoteMediaUseTheFilesystemIdAndKeepTheOriginVerbatim) {
   auto row = remote("[2001:db8::1]:8448", "XyZwabcdefghijklmnopqrst");
   EXPECT_EQ(original_path(row), "remote_content/[2001:db8::1]:8448/Xy/Zw/abcdefghijklmnopqrst");
   // The thumbnail directory has no trailing s; old Synapse versions left out the method.
-  EXPECT_EQ(thumbnail_paths(row, {96, 96, "image/png", "crop"}),
-            (std::vector<std::string>{
-                "remote_thumbnail/[2001:db8::1]:8448/Xy/Zw/abcdefghijklmnopqrst/96-96-image-png-crop",
-                "remote_thumbnail/[2001:db8::1]:8448/Xy/Zw/abcdefghijklmnopqrst/96-96-image-png"}));
+  EXPECT_EQ(
+      thumbnail_paths(row, {96, 96, "image/png", "crop"}),
+      (std::vector<std::string>{
+          "remote_thumbnail/[2001:db8::1]:8448/Xy/Zw/abcdefghijklmnopqrst/96-96-image-png-crop",
+          "remote_thumbnail/[2001:db8::1]:8448/Xy/Zw/abcdefghijklmnopqrst/96-96-image-png"}));
 }
 
 TEST(SynapsePaths, UrlPreviewMediaByDateOrByOldId) {
@@ -42,7 +44,8 @@ TEST(SynapsePaths, UrlPreviewMediaByDateOrByOldId) {
   dated.url_cache = "https://example.org/";
   EXPECT_EQ(original_path(dated), "url_cache/2025-11-20/AbCdEfGhIjKlMnOp");
   EXPECT_EQ(thumbnail_paths(dated, {32, 32, "image/png", "scale"}),
-            std::vector<std::string>{"url_cache_thumbnails/2025-11-20/AbCdEfGhIjKlMnOp/32-32-image-png-scale"});
+            std::vector<std::string>{
+                "url_cache_thumbnails/2025-11-20/AbCdEfGhIjKlMnOp/32-32-image-png-scale"});
   auto old = local("abcdefghijkl");
   old.url_cache = "https://example.org/";
   EXPECT_EQ(original_path(old), "url_cache/ab/cd/efghijkl");

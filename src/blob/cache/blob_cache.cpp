@@ -17,9 +17,11 @@ namespace mxcd {
 
 namespace fs = std::filesystem;
 
-BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<std::string>& pinned_sha256s,
-                     StoreOpening opening)
-    : root_(std::move(root)), blobs_dir_(blobs_dir(root_)), tmp_dir_(tmp_dir(root_)),
+BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes,
+                     const std::vector<std::string>& pinned_sha256s, StoreOpening opening)
+    : root_(std::move(root)),
+      blobs_dir_(blobs_dir(root_)),
+      tmp_dir_(tmp_dir(root_)),
       max_bytes_(max_bytes) {
   const bool recover = opening == StoreOpening::recover;
   if (recover) {
@@ -49,7 +51,8 @@ BlobCache::BlobCache(fs::path root, std::uint64_t max_bytes, const std::vector<s
     }
     found.push_back({name, entry.file_size(), entry.last_write_time()});
   }
-  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.time < b.time; });
+  std::sort(found.begin(), found.end(),
+            [](const Found& a, const Found& b) { return a.time < b.time; });
   std::lock_guard lock(mutex_);
   for (auto& f : found) {
     lru_.push_back(f.sha256);
@@ -78,7 +81,8 @@ UniqueFd BlobCache::open(const BlobId& blob) {
   }
   UniqueFd fd(::open(path_of(blob.name).c_str(), O_RDONLY | O_CLOEXEC));
   struct stat st {};
-  if (fd.valid() && ::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == blob.size) {
+  if (fd.valid() && ::fstat(fd.get(), &st) == 0 &&
+      static_cast<std::uint64_t>(st.st_size) == blob.size) {
     return fd;
   }
   spdlog::warn("cached copy of blob {} is missing or damaged; fetching it again", blob.name);
@@ -100,7 +104,8 @@ Result<std::pair<UniqueFd, fs::path>> BlobCache::create_temporary(const std::str
 Result<UniqueFd> BlobCache::create_anonymous() {
   UniqueFd fd(::open(tmp_dir_.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
   if (!fd.valid()) {
-    spdlog::error("cannot create a temporary file in {}: {}", tmp_dir_.string(), std::strerror(errno));
+    spdlog::error("cannot create a temporary file in {}: {}", tmp_dir_.string(),
+                  std::strerror(errno));
     return MatrixError::internal("Could not use the local cache");
   }
   return fd;
@@ -205,7 +210,8 @@ void BlobCache::evict_down_to(std::uint64_t target_bytes) {
 void BlobCache::forget(const std::string& sha256) {
   auto it = entries_.find(sha256);
   if (it == entries_.end()) return;
-  std::string name = sha256;  // the list node holding sha256 is about to go
+  // NOLINTNEXTLINE(performance-unnecessary-copy-initialization): sha256 may be the list node
+  std::string name = sha256;  // that is about to go
   bytes_ -= it->second.size;
   lru_.erase(it->second.position);
   entries_.erase(it);

@@ -1,7 +1,7 @@
 // A bounded local copy of blobs that live in a remote store, served like local files:
 // <root>/blobs/<aa>/<bb>/<name> (blob/blob_names.hpp), least recently used out first once the
-// total passes the configured size. A file appears under blobs/ only when complete (filled in <root>/tmp,
-// fsynced and renamed), so after a crash or restart the cache is rebuilt by listing it.
+// total passes the configured size. A file appears under blobs/ only when complete (filled in
+// <root>/tmp, fsynced and renamed), so after a crash or restart the cache is rebuilt by listing it.
 // Pinned blobs (uploads still queued for the remote store) are never evicted.
 #pragma once
 
@@ -58,10 +58,10 @@ class BlobCache {
     bool pinned = false;
     std::list<std::string>::iterator position;  // in lru_
   };
-  void touch(Entry& entry);                // mutex_ held
-  void evict() { evict_down_to(max_bytes_); }            // mutex_ held
-  void evict_down_to(std::uint64_t target_bytes);        // mutex_ held
-  void forget(const std::string& sha256);                // mutex_ held
+  void touch(Entry& entry);                        // mutex_ held
+  void evict() { evict_down_to(max_bytes_); }      // mutex_ held
+  void evict_down_to(std::uint64_t target_bytes);  // mutex_ held
+  void forget(const std::string& sha256);          // mutex_ held
 
   std::filesystem::path root_;
   std::filesystem::path blobs_dir_;

@@ -57,7 +57,8 @@ struct BlobFiller::Fetch final : BlobSink {
       co_return MatrixError::internal("The stored object is larger than the blob");
     }
     if (!write_all(fd.get(), bytes, size, written)) {
-      spdlog::error("cannot write fetched blob {} to the cache: {}", blob.name, std::strerror(errno));
+      spdlog::error("cannot write fetched blob {} to the cache: {}", blob.name,
+                    std::strerror(errno));
       co_return MatrixError::internal("Could not use the local cache");
     }
     written += size;
@@ -81,7 +82,8 @@ asio::awaitable<Result<FilledBlob>> BlobFiller::open(const FillRequest& request,
                                                      std::optional<ByteSpan> range) {
   const BlobId& blob = request.blob;
   if (blob.size == 0) {
-    co_return FilledBlob{OpenBlob{UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)), 0, 0, nullptr}, {}};
+    co_return FilledBlob{
+        OpenBlob{UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC)), 0, 0, nullptr}, {}};
   }
   if (UniqueFd fd = cache_.open(blob); fd.valid()) {
     co_return FilledBlob{OpenBlob{std::move(fd), blob.size, 0, nullptr}, {}};
@@ -128,8 +130,9 @@ asio::awaitable<Result<FilledBlob>> BlobFiller::open(const FillRequest& request,
   }
   UniqueFd reader(::fcntl(fetch->fd.get(), F_DUPFD_CLOEXEC, 0));
   if (!reader.valid()) co_return MatrixError::internal("Could not open the file");
-  co_return FilledBlob{OpenBlob{std::move(reader), blob.size, range ? range->first : 0, fetch->growing},
-                       fetch->answer};
+  co_return FilledBlob{
+      OpenBlob{std::move(reader), blob.size, range ? range->first : 0, fetch->growing},
+      fetch->answer};
 }
 
 asio::awaitable<void> BlobFiller::run_fetch(std::shared_ptr<Fetch> fetch) {
@@ -146,8 +149,8 @@ asio::awaitable<void> BlobFiller::run_fetch(std::shared_ptr<Fetch> fetch) {
     if (fetch->check == FillCheck::compute_sha256) {
       if (fetch->hashed) fetch->hashed(sha256);
     } else if (sha256 != blob.name) {
-      spdlog::error("object {} of blob {} in {} does not match its name (its SHA-256 is {})",
-                    key, blob.name, source_.describe(), sha256);
+      spdlog::error("object {} of blob {} in {} does not match its name (its SHA-256 is {})", key,
+                    blob.name, source_.describe(), sha256);
       status = MatrixError::internal("The media's content is damaged");
     }
   }
@@ -158,7 +161,8 @@ asio::awaitable<void> BlobFiller::run_fetch(std::shared_ptr<Fetch> fetch) {
   if (!fetch->range) {
     bool synced = false;
     if (status) {
-      synced = co_await run_blocking(blocking_pool_, [fd = fetch->fd.get()] { return ::fsync(fd) == 0; });
+      synced = co_await run_blocking(blocking_pool_,
+                                     [fd = fetch->fd.get()] { return ::fsync(fd) == 0; });
     }
     // Published under the lock, and only while still registered: remove() unregisters the
     // fetch of a blob it deletes, so deleted bytes never come back into the cache.

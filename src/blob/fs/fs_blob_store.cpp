@@ -31,8 +31,7 @@ bool fsync_directory(const fs::path& dir) {
 
 class FsBlobStore::Writer final : public BlobWriter {
  public:
-  Writer(FsBlobStore& store, fs::path tmp_path, UniqueFd fd,
-               boost::asio::thread_pool& pool)
+  Writer(FsBlobStore& store, fs::path tmp_path, UniqueFd fd, boost::asio::thread_pool& pool)
       : store_(store), tmp_path_(std::move(tmp_path)), fd_(std::move(fd)), pool_(pool) {}
 
   ~Writer() override {
@@ -75,8 +74,8 @@ class FsBlobStore::Writer final : public BlobWriter {
       // The new bytes take the blob's place even when a file of that name is there already:
       // they were hashed on their way in, while that file may have been damaged since it
       // was written. This is also how a damaged blob is repaired.
-      std::string failed = ::fsync(fd_.get()) != 0 ? errno_text("fsync")
-                                                   : store_.place(tmp_path_, id.name);
+      std::string failed =
+          ::fsync(fd_.get()) != 0 ? errno_text("fsync") : store_.place(tmp_path_, id.name);
       error_number = errno;
       return failed;
     });
@@ -102,8 +101,12 @@ class FsBlobStore::Writer final : public BlobWriter {
 
 FsBlobStore::FsBlobStore(std::string name, fs::path root, boost::asio::thread_pool& blocking_pool,
                          StoreOpening opening)
-    : name_(std::move(name)), root_(std::move(root)), blobs_dir_(blobs_dir(root_)), tmp_dir_(tmp_dir(root_)),
-      damaged_dir_(damaged_dir(root_)), blocking_pool_(blocking_pool) {
+    : name_(std::move(name)),
+      root_(std::move(root)),
+      blobs_dir_(blobs_dir(root_)),
+      tmp_dir_(tmp_dir(root_)),
+      damaged_dir_(damaged_dir(root_)),
+      blocking_pool_(blocking_pool) {
   if (opening == StoreOpening::recover) {
     fs::create_directories(blobs_dir_);
     fs::create_directories(tmp_dir_);
@@ -111,21 +114,25 @@ FsBlobStore::FsBlobStore(std::string name, fs::path root, boost::asio::thread_po
   blobs_dir_fd_.reset(::open(blobs_dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (opening == StoreOpening::inspect) return;  // a store never written to holds no blobs
   if (!blobs_dir_fd_.valid()) {
-    throw fs::filesystem_error("cannot open", blobs_dir_, std::error_code(errno, std::generic_category()));
+    throw fs::filesystem_error("cannot open", blobs_dir_,
+                               std::error_code(errno, std::generic_category()));
   }
   std::size_t removed = 0;
   for (const auto& entry : fs::directory_iterator(tmp_dir_)) {
     fs::remove_all(entry.path());
     ++removed;
   }
-  if (removed > 0) spdlog::info("removed {} unfinished upload(s) left in {}", removed, tmp_dir_.string());
+  if (removed > 0)
+    spdlog::info("removed {} unfinished upload(s) left in {}", removed, tmp_dir_.string());
 }
 
 fs::path FsBlobStore::blob_path(const std::string& sha256) const {
   return blobs_dir_ / spread_blob_name(sha256);
 }
 
-fs::path FsBlobStore::damaged_path(const std::string& sha256) const { return damaged_dir_ / sha256; }
+fs::path FsBlobStore::damaged_path(const std::string& sha256) const {
+  return damaged_dir_ / sha256;
+}
 
 std::string FsBlobStore::place(const fs::path& file, const std::string& sha256) {
   fs::path final_path = blob_path(sha256);
@@ -141,7 +148,8 @@ std::string FsBlobStore::place(const fs::path& file, const std::string& sha256) 
   fs::path damaged = damaged_path(sha256);
   if (::unlink(damaged.c_str()) == 0) {
     spdlog::info("blob {} is repaired: an upload brought its bytes again; its damaged copy {} "
-                 "is removed", sha256, damaged.string());
+                 "is removed",
+                 sha256, damaged.string());
   }
   return {};
 }
@@ -162,7 +170,8 @@ Status FsBlobStore::check_name(const BlobId& blob) const {
   if (!blob.location.empty()) {
     // Only S3 stores adopt objects in place: serving <sha256> instead could be other bytes.
     spdlog::error("blob {} is recorded at location {} in store {}, which keeps blobs by their "
-                  "hash only; it cannot be served or removed", blob.name, blob.location, name_);
+                  "hash only; it cannot be served or removed",
+                  blob.name, blob.location, name_);
     return MatrixError::internal("The media's content is in an unsupported place");
   }
   if (!is_sha256_hex(blob.name)) {
@@ -173,7 +182,7 @@ Status FsBlobStore::check_name(const BlobId& blob) const {
 }
 
 boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
-                                                          std::optional<ByteSpan> /*range*/) {
+                                                           std::optional<ByteSpan> /*range*/) {
   if (auto valid = check_name(blob); !valid) co_return valid.error();
   // A local open() is a page-cache lookup; it is not worth a trip to the blocking pool.
   // Relative to the blobs directory's descriptor: no whole path to build on every download.
@@ -185,8 +194,8 @@ boost::asio::awaitable<Result<OpenBlob>> FsBlobStore::open(const BlobId& blob,
     // Only on this failure path: a served blob costs no look-up here.
     if (fs::path damaged = damaged_path(blob.name); ::access(damaged.c_str(), F_OK) == 0) {
       spdlog::error("blob {} was found damaged and set aside as {}; media referring to it is "
-                    "served again once an upload brings the same file", blob.name,
-                    damaged.string());
+                    "served again once an upload brings the same file",
+                    blob.name, damaged.string());
       co_return MatrixError::not_found("The media's content is damaged");
     }
     spdlog::error("blob {} is missing from {}: {}", blob.name, blobs_dir_.string(),
@@ -280,12 +289,13 @@ boost::asio::awaitable<void> FsBlobStore::set_aside_damaged_copy(const BlobId& b
   switch (outcome) {
     case Outcome::set_aside:
       spdlog::error("blob {}: the damaged file {} is set aside as {} and no longer served; an "
-                    "upload of the same file replaces it", blob.name, copy.path.string(),
-                    damaged.string());
+                    "upload of the same file replaces it",
+                    blob.name, copy.path.string(), damaged.string());
       break;
     case Outcome::replaced:
       spdlog::info("blob {}: {} was replaced by an upload while it was checked; the new file "
-                   "stays", blob.name, copy.path.string());
+                   "stays",
+                   blob.name, copy.path.string());
       break;
     case Outcome::failed:
       spdlog::error("blob {}: the damaged file {} cannot be set aside: {}", blob.name,

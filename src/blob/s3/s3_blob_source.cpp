@@ -39,7 +39,8 @@ asio::awaitable<Result<std::optional<SourceObject>>> S3BlobSource::head(const Bl
   co_return std::optional<SourceObject>(SourceObject{(*object)->size});
 }
 
-asio::awaitable<Status> S3BlobSource::put(int fd, const BlobId& blob, const std::string& content_type) {
+asio::awaitable<Status> S3BlobSource::put(int fd, const BlobId& blob,
+                                          const std::string& content_type) {
   const std::string key = location(blob);
   auto existing = co_await client_.head_object(key);
   if (!existing) co_return existing.error();

@@ -40,7 +40,9 @@ constexpr auto kStaleUploadSweepInterval = std::chrono::hours(24);
 class S3BlobStore::Writer final : public BlobWriter {
  public:
   Writer(S3BlobStore& store, UniqueFd fd, fs::path path, std::string content_type)
-      : store_(store), fd_(std::move(fd)), path_(std::move(path)),
+      : store_(store),
+        fd_(std::move(fd)),
+        path_(std::move(path)),
         content_type_(std::move(content_type)) {}
 
   ~Writer() override {
@@ -71,9 +73,8 @@ class S3BlobStore::Writer final : public BlobWriter {
   asio::awaitable<Status> commit() override {
     if (store_.config_.durability == S3StoreConfig::Durability::background) {
       // Acknowledged once on local disk: the bytes and the queue entry must survive a crash.
-      int sync_error = co_await run_blocking(store_.blocking_pool_, [fd = fd_.get()] {
-        return ::fsync(fd) == 0 ? 0 : errno;
-      });
+      int sync_error = co_await run_blocking(
+          store_.blocking_pool_, [fd = fd_.get()] { return ::fsync(fd) == 0 ? 0 : errno; });
       if (sync_error != 0) {
         spdlog::error("fsync of {} failed: {}", path_.string(), std::strerror(sync_error));
         co_return write_error(sync_error);
@@ -103,8 +104,11 @@ class S3BlobStore::Writer final : public BlobWriter {
 
 S3BlobStore::S3BlobStore(const StoreConfig& config, const fs::path& storage_root,
                          asio::thread_pool& blocking_pool, StoreOpening opening)
-    : name_(config.name), config_(config.s3), blocking_pool_(blocking_pool),
-      client_(config.s3, blocking_pool), bucket_(client_, config.s3.prefix),
+    : name_(config.name),
+      config_(config.s3),
+      blocking_pool_(blocking_pool),
+      client_(config.s3, blocking_pool),
+      bucket_(client_, config.s3.prefix),
       queue_(queue_dir(storage_root, config.name), opening),
       cache_(cache_root(storage_root, config.name), config.s3.cache_size, queue_.sha256s(),
              opening),
@@ -113,14 +117,16 @@ S3BlobStore::S3BlobStore(const StoreConfig& config, const fs::path& storage_root
   for (auto& entry : queue_.list()) {
     if (!cache_.pinned(entry.sha256)) {
       spdlog::error("store {}: queued blob {} has no local copy left, so it cannot reach {}; "
-                    "media referring to it cannot be served", name_, entry.sha256, client_.describe());
+                    "media referring to it cannot be served",
+                    name_, entry.sha256, client_.describe());
       queue_.remove(entry.sha256);
       continue;
     }
     pending_.push_back(std::move(entry));
   }
   if (!pending_.empty()) {
-    spdlog::info("store {}: {} blob(s) still to upload to {}", name_, pending_.size(), client_.describe());
+    spdlog::info("store {}: {} blob(s) still to upload to {}", name_, pending_.size(),
+                 client_.describe());
   }
 }
 
@@ -129,14 +135,15 @@ S3BlobStore::~S3BlobStore() = default;
 std::optional<std::string> S3BlobStore::check_bucket() {
   asio::io_context context;
   s3::Client::AccessCheck check;
-  asio::co_spawn(context, client_.check_access(), [&](std::exception_ptr error, s3::Client::AccessCheck c) {
-    if (error) c.problem = "the bucket check failed";
-    check = std::move(c);
-  });
+  asio::co_spawn(context, client_.check_access(),
+                 [&](std::exception_ptr error, s3::Client::AccessCheck c) {
+                   if (error) c.problem = "the bucket check failed";
+                   check = std::move(c);
+                 });
   context.run();
   if (!check.reachable) {
-    spdlog::warn("store {}: {} cannot be reached ({}); serving from the cache until it can",
-                 name_, client_.describe(), check.problem);
+    spdlog::warn("store {}: {} cannot be reached ({}); serving from the cache until it can", name_,
+                 client_.describe(), check.problem);
     return std::nullopt;
   }
   if (!check.problem.empty()) return "store " + name_ + ": " + check.problem;
@@ -158,7 +165,8 @@ asio::awaitable<Result<OpenBlob>> S3BlobStore::open(const BlobId& blob,
     co_return MatrixError::internal("The media's content cannot be found");
   }
   // An unhashed blob's name says nothing of its bytes: only its size can be checked.
-  const FillRequest request{blob, is_unhashed(blob) ? FillCheck::size_only : FillCheck::sha256_of_name};
+  const FillRequest request{blob,
+                            is_unhashed(blob) ? FillCheck::size_only : FillCheck::sha256_of_name};
   auto filled = co_await filler_.open(request, range);
   if (!filled) co_return std::move(filled).error();
   co_return std::move(filled->blob);
@@ -232,7 +240,8 @@ asio::awaitable<Status> S3BlobStore::read(const BlobId& blob, BlobSink& sink) {
   co_return co_await bucket_.get(blob, whole, sink);
 }
 
-asio::awaitable<Result<std::optional<BlobId>>> S3BlobStore::find_adoptable(const std::string& location) {
+asio::awaitable<Result<std::optional<BlobId>>> S3BlobStore::find_adoptable(
+    const std::string& location) {
   BlobId blob{unhashed_blob_id(name_, location), 0, location};
   auto object = co_await bucket_.head(blob);
   if (!object) co_return object.error();
@@ -252,18 +261,20 @@ std::optional<LocalCopy> S3BlobStore::open_local_copy(const BlobId& blob) {
   return cache_.open_copy(blob.name);
 }
 
-asio::awaitable<void> S3BlobStore::set_aside_damaged_copy(const BlobId& blob, const LocalCopy& copy) {
+asio::awaitable<void> S3BlobStore::set_aside_damaged_copy(const BlobId& blob,
+                                                          const LocalCopy& copy) {
   if (cache_.remove_if_same(blob.name, copy)) {
     spdlog::error("store {}: the damaged cached copy {} of blob {} is dropped; the next read "
-                  "fetches it again from {}", name_, copy.path.string(), blob.name,
-                  bucket_.describe());
+                  "fetches it again from {}",
+                  name_, copy.path.string(), blob.name, bucket_.describe());
   } else if (cache_.pinned(blob.name)) {
     spdlog::error("store {}: the damaged copy {} of blob {} waits for upload and is its only "
-                  "copy, so it stays; an upload of the same file replaces it", name_,
-                  copy.path.string(), blob.name);
+                  "copy, so it stays; an upload of the same file replaces it",
+                  name_, copy.path.string(), blob.name);
   } else {
     spdlog::info("store {}: the cached copy of blob {} was replaced or dropped while it was "
-                 "checked", name_, blob.name);
+                 "checked",
+                 name_, blob.name);
   }
   co_return;
 }
@@ -329,14 +340,15 @@ asio::awaitable<void> S3BlobStore::sweep_stale_uploads() {
         if (auto status = co_await client_.abort_multipart_upload(upload.key, upload.upload_id)) {
           ++aborted;
         } else {
-          spdlog::warn("store {}: cannot abort the unfinished upload of {}: {}", name_,
-                       upload.key, status.error().message);
+          spdlog::warn("store {}: cannot abort the unfinished upload of {}: {}", name_, upload.key,
+                       status.error().message);
         }
       }
       if (aborted > 0) {
-        spdlog::info("store {}: aborted {} multipart upload(s) left unfinished for over {} s",
-                     name_, aborted,
-                     std::chrono::duration_cast<std::chrono::seconds>(config_.stale_multipart_age).count());
+        spdlog::info(
+            "store {}: aborted {} multipart upload(s) left unfinished for over {} s", name_,
+            aborted,
+            std::chrono::duration_cast<std::chrono::seconds>(config_.stale_multipart_age).count());
       }
     }
     if (stopping_) break;
@@ -363,8 +375,8 @@ asio::awaitable<void> S3BlobStore::drain_queue() {
       struct stat st {};
       Status status;
       if (!fd.valid() || ::fstat(fd.get(), &st) != 0) {
-        spdlog::error("store {}: queued blob {} lost its local copy; it cannot be uploaded",
-                      name_, next->sha256);
+        spdlog::error("store {}: queued blob {} lost its local copy; it cannot be uploaded", name_,
+                      next->sha256);
       } else {
         BlobId blob{next->sha256, static_cast<std::uint64_t>(st.st_size)};
         status = co_await bucket_.put(fd.get(), blob, next->content_type);
@@ -381,12 +393,13 @@ asio::awaitable<void> S3BlobStore::drain_queue() {
         queue_.remove(next->sha256);
         cache_.unpin(next->sha256);
         failures = 0;
-        spdlog::info("store {}: queued blob {} uploaded ({} waiting)", name_, next->sha256, waiting);
+        spdlog::info("store {}: queued blob {} uploaded ({} waiting)", name_, next->sha256,
+                     waiting);
         continue;
       }
       ++failures;
-      delay = std::min<std::chrono::steady_clock::duration>(kFirstQueueRetry * (1 << std::min(failures, 6U)),
-                                                            kMaxQueueRetry);
+      delay = std::min<std::chrono::steady_clock::duration>(
+          kFirstQueueRetry * (1 << std::min(failures, 6U)), kMaxQueueRetry);
       spdlog::warn("store {}: queued blob {} not uploaded yet ({} waiting); next try in {} s",
                    name_, next->sha256, waiting,
                    std::chrono::duration_cast<std::chrono::seconds>(*delay).count());

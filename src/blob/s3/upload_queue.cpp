@@ -41,7 +41,8 @@ Status UploadQueue::add(const QueuedBlob& blob) {
       ::rename(tmp.c_str(), final_path.c_str()) != 0 || !dir_fd.valid() ||
       ::fsync(dir_fd.get()) != 0) {
     int error = errno;
-    spdlog::error("cannot queue blob {} in {}: {}", blob.sha256, dir_.string(), std::strerror(error));
+    spdlog::error("cannot queue blob {} in {}: {}", blob.sha256, dir_.string(),
+                  std::strerror(error));
     return write_error(error);
   }
   return {};

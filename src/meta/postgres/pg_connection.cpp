@@ -48,12 +48,10 @@ std::int64_t PgResult::integer(int row, int column) const {
   return std::strtoll(PQgetvalue(result_, row, column), nullptr, 10);
 }
 
-
 std::optional<std::string> PgResult::optional_text(int row, int column) const {
   if (is_null(row, column)) return std::nullopt;
   return text(row, column);
 }
-
 
 PgConnection::PgConnection(const std::string& conninfo, const PgTimeouts& timeouts)
     : timeouts_(timeouts) {
@@ -78,16 +76,22 @@ void PgConnection::connect(const std::string& conninfo) {
   // Keepalive probes after a third of the network timeout of silence, two more a third apart:
   // a dead peer is noticed after about the whole of it, as with TCP_USER_TIMEOUT for data
   // that is never acknowledged.
-  const std::string probe_interval = std::to_string(
-      std::max<long long>(1, std::chrono::floor<std::chrono::seconds>(timeouts_.network).count() / 3));
+  const std::string probe_interval = std::to_string(std::max<long long>(
+      1, std::chrono::floor<std::chrono::seconds>(timeouts_.network).count() / 3));
   const std::string user_timeout = std::to_string(timeouts_.network.count());
   // conninfo (a URL or "key=value" pairs) is expanded in place of dbname; its own settings
   // come after ours and so win over them.
-  const char* keys[] = {"application_name", "keepalives", "keepalives_idle",
-                        "keepalives_interval", "keepalives_count", "tcp_user_timeout",
-                        "dbname", nullptr};
-  const char* values[] = {"mxcd", "1", probe_interval.c_str(), probe_interval.c_str(),
-                          "2", user_timeout.c_str(), conninfo.c_str(), nullptr};
+  const char* keys[] = {
+      "application_name", "keepalives",       "keepalives_idle", "keepalives_interval",
+      "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+  const char* values[] = {"mxcd",
+                          "1",
+                          probe_interval.c_str(),
+                          probe_interval.c_str(),
+                          "2",
+                          user_timeout.c_str(),
+                          conninfo.c_str(),
+                          nullptr};
   conn_ = PQconnectStartParams(keys, values, 1);
   if (!conn_) throw PgError("cannot connect to PostgreSQL: out of memory", "", true, true);
   constexpr const char* kWhat = "cannot connect to PostgreSQL";
@@ -124,8 +128,8 @@ short PgConnection::wait_for_socket(short events, Deadline deadline, const char*
   while (true) {
     int timeout_ms = -1;  // no deadline
     if (deadline != Deadline::max()) {
-      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline -
-                                                               std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) {
         // The server may be frozen mid-statement: this connection's state is unknown, and a
         // cancel request would wait on the same server. Closing is the one way out; the

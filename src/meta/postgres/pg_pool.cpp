@@ -7,8 +7,8 @@ namespace mxcd {
 
 PgPool::Lease PgPool::acquire() {
   std::unique_lock lock(mutex_);
-  bool free = returned_.wait_for(lock, acquire_timeout_,
-                                 [&] { return !idle_.empty() || open_ < size_; });
+  bool free =
+      returned_.wait_for(lock, acquire_timeout_, [&] { return !idle_.empty() || open_ < size_; });
   if (!free) {
     throw PgError("all " + std::to_string(size_) + " database connections are busy", "", false);
   }
@@ -18,8 +18,7 @@ PgPool::Lease PgPool::acquire() {
     return Lease(*this, std::move(connection));
   }
   if (unreachable_ && probing_) {
-    throw PgError("PostgreSQL cannot be reached (a new connection is being tried)", "", true,
-                  true);
+    throw PgError("PostgreSQL cannot be reached (a new connection is being tried)", "", true, true);
   }
   const bool probe = unreachable_;
   probing_ = probing_ || probe;

@@ -63,7 +63,7 @@ class PgPool {
   std::mutex mutex_;
   std::condition_variable returned_;
   std::vector<std::unique_ptr<PgConnection>> idle_;
-  unsigned open_ = 0;  // idle and leased
+  unsigned open_ = 0;         // idle and leased
   bool unreachable_ = false;  // the last connection attempt or statement got no answer
   bool probing_ = false;      // a connection attempt is under way while unreachable_
 };

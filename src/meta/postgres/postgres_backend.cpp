@@ -97,7 +97,8 @@ std::optional<MetadataStore::MediaChange> parse_change(const std::string& payloa
   auto space = payload.find(' ');
   // A media ID never contains '/', a server name may not either: split at the last.
   auto slash = payload.rfind('/');
-  if (space == std::string::npos || slash == std::string::npos || slash < space) return std::nullopt;
+  if (space == std::string::npos || slash == std::string::npos || slash < space)
+    return std::nullopt;
   std::string kind = payload.substr(0, space);
   MediaKey key{payload.substr(space + 1, slash - space - 1), payload.substr(slash + 1)};
   if (kind == "filled") return MetadataStore::MediaChange{Kind::filled, std::move(key)};
@@ -125,7 +126,6 @@ PgTimeouts pool_timeouts(const Config::Database::Postgres& config) {
   return PgTimeouts{config.connect_timeout, config.statement_timeout, config.network_timeout};
 }
 
-
 // A pooled connection inside the backend's transaction.
 class PgSession final : public sql::Session {
  public:
@@ -143,7 +143,7 @@ class PgSession final : public sql::Session {
     const int rows = result.rows();
     const int columns = result.columns();
     std::vector<sql::Value> cells;
-    cells.reserve(static_cast<std::size_t>(rows * columns));
+    cells.reserve(static_cast<std::size_t>(rows) * static_cast<std::size_t>(columns));
     for (int r = 0; r < rows; ++r) {
       for (int c = 0; c < columns; ++c) {
         if (result.is_null(r, c)) cells.emplace_back();
@@ -316,7 +316,8 @@ void PostgresBackend::listen(
     }
     if (lost) {
       spdlog::info("database notifications are back");
-      on_change({MetadataStore::MediaChange::Kind::unknown, {}});  // changes made while nobody listened
+      on_change(
+          {MetadataStore::MediaChange::Kind::unknown, {}});  // changes made while nobody listened
       lost = false;
     }
     while (!stopping_ && c->usable()) {

@@ -19,7 +19,8 @@ std::int64_t Row::integer(int column) const {
   const Value& v = rows_.cell(row_, column);
   if (const auto* n = std::get_if<std::int64_t>(&v)) return *n;
   std::int64_t n = 0;
-  if (const auto* s = std::get_if<std::string>(&v)) std::from_chars(s->data(), s->data() + s->size(), n);
+  if (const auto* s = std::get_if<std::string>(&v))
+    std::from_chars(s->data(), s->data() + s->size(), n);
   return n;
 }
 

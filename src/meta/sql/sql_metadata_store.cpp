@@ -125,7 +125,8 @@ std::optional<bool> being_deleted(Session& s, const std::string& sha256) {
 
 }  // namespace
 
-SqlMetadataStore::SqlMetadataStore(std::unique_ptr<Backend> backend) : backend_(std::move(backend)) {}
+SqlMetadataStore::SqlMetadataStore(std::unique_ptr<Backend> backend)
+    : backend_(std::move(backend)) {}
 
 SqlMetadataStore::~SqlMetadataStore() = default;  // the backend stops watching
 
@@ -190,25 +191,26 @@ Result<MetadataStore::FillOutcome> SqlMetadataStore::fill_pending(const MediaRec
                                                                   std::int64_t lease,
                                                                   std::int64_t now) {
   // nullopt: the lease is gone.
-  auto outcome = in_transaction("fill_pending", Kind::write,
-                                [&](Session& s) -> std::optional<FillOutcome> {
-    auto rows = s.query("SELECT sha256, uploader, pending_expires_ts FROM media "
-                        "WHERE server_name = $1 AND media_id = $2",
-                        r.key.server_name, r.key.media_id);
-    if (rows.empty()) return FillOutcome::not_found;
-    const Row reserved = rows.first();
-    const bool same_uploader = reserved.text(1) == r.uploader;
-    if (!reserved.is_null(0)) return same_uploader ? FillOutcome::already_filled : FillOutcome::forbidden;
-    auto expires = reserved.optional_integer(2);
-    if (!expires || *expires <= now) return FillOutcome::not_found;
-    if (!same_uploader) return FillOutcome::forbidden;
-    if (!insert_blob(s, *r.blob, r.store, lease, now)) return std::nullopt;
-    s.query("UPDATE media SET sha256 = $1, content_type = $2, upload_name = $3, "
-            "pending_expires_ts = NULL WHERE server_name = $4 AND media_id = $5",
-            r.blob->name, r.content_type, r.upload_name, r.key.server_name, r.key.media_id);
-    s.announce({MediaChange::Kind::filled, r.key});
-    return FillOutcome::filled;
-  });
+  auto outcome =
+      in_transaction("fill_pending", Kind::write, [&](Session& s) -> std::optional<FillOutcome> {
+        auto rows = s.query("SELECT sha256, uploader, pending_expires_ts FROM media "
+                            "WHERE server_name = $1 AND media_id = $2",
+                            r.key.server_name, r.key.media_id);
+        if (rows.empty()) return FillOutcome::not_found;
+        const Row reserved = rows.first();
+        const bool same_uploader = reserved.text(1) == r.uploader;
+        if (!reserved.is_null(0))
+          return same_uploader ? FillOutcome::already_filled : FillOutcome::forbidden;
+        auto expires = reserved.optional_integer(2);
+        if (!expires || *expires <= now) return FillOutcome::not_found;
+        if (!same_uploader) return FillOutcome::forbidden;
+        if (!insert_blob(s, *r.blob, r.store, lease, now)) return std::nullopt;
+        s.query("UPDATE media SET sha256 = $1, content_type = $2, upload_name = $3, "
+                "pending_expires_ts = NULL WHERE server_name = $4 AND media_id = $5",
+                r.blob->name, r.content_type, r.upload_name, r.key.server_name, r.key.media_id);
+        s.announce({MediaChange::Kind::filled, r.key});
+        return FillOutcome::filled;
+      });
   if (!outcome) return outcome.error();
   if (!*outcome) return lease_lost();
   return **outcome;
@@ -220,22 +222,26 @@ Result<std::optional<ThumbnailRecord>> SqlMetadataStore::find_thumbnail(const Th
 }
 
 Result<std::optional<ThumbnailRecord>> SqlMetadataStore::insert_thumbnail(const ThumbnailRecord& r,
-                                                                           std::int64_t lease) {
+                                                                          std::int64_t lease) {
   // The outer nullopt: the lease is gone.
-  auto stored = in_transaction("insert_thumbnail", Kind::write,
-                               [&](Session& s) -> std::optional<std::optional<ThumbnailRecord>> {
-    if (!insert_blob(s, r.blob, r.store, lease, r.created_ts)) return std::nullopt;
-    // Nothing is added when the media is gone or pending, or the row is already there.
-    auto added = s.query(
-        "INSERT INTO thumbnails (server_name, media_id, width, height, method, animated, sha256, "
-        "content_type, created_ts) SELECT $1, $2, CAST($3 AS INTEGER), CAST($4 AS INTEGER), $5, "
-        "CAST($6 AS BOOLEAN), $7, $8, CAST($9 AS BIGINT) WHERE EXISTS (SELECT 1 FROM media "
-        "WHERE server_name = $1 AND media_id = $2 AND sha256 IS NOT NULL) ON CONFLICT DO NOTHING",
-        r.key.media.server_name, r.key.media.media_id, r.key.width, r.key.height,
-        method_name(r.key), r.key.animated, r.blob.name, r.content_type, r.created_ts);
-    if (added.affected() == 0) mark_if_unreferenced(s, r.blob.name, r.created_ts);
-    return select_thumbnail(s, r.key);
-  });
+  auto stored = in_transaction(
+      "insert_thumbnail", Kind::write,
+      [&](Session& s) -> std::optional<std::optional<ThumbnailRecord>> {
+        if (!insert_blob(s, r.blob, r.store, lease, r.created_ts)) return std::nullopt;
+        // Nothing is added when the media is gone or pending, or the row is already there.
+        auto added = s.query(
+            "INSERT INTO thumbnails (server_name, media_id, width, height, method, animated, "
+            "sha256, "
+            "content_type, created_ts) SELECT $1, $2, CAST($3 AS INTEGER), CAST($4 AS INTEGER), "
+            "$5, "
+            "CAST($6 AS BOOLEAN), $7, $8, CAST($9 AS BIGINT) WHERE EXISTS (SELECT 1 FROM media "
+            "WHERE server_name = $1 AND media_id = $2 AND sha256 IS NOT NULL) ON CONFLICT DO "
+            "NOTHING",
+            r.key.media.server_name, r.key.media.media_id, r.key.width, r.key.height,
+            method_name(r.key), r.key.animated, r.blob.name, r.content_type, r.created_ts);
+        if (added.affected() == 0) mark_if_unreferenced(s, r.blob.name, r.created_ts);
+        return select_thumbnail(s, r.key);
+      });
   if (!stored) return stored.error();
   if (!*stored) return lease_lost();
   return std::move(**stored);
@@ -272,8 +278,9 @@ Result<std::optional<std::int64_t>> SqlMetadataStore::lease_blob(
               "VALUES ($1, $2, $3, $4, $4) ON CONFLICT (sha256) DO NOTHING",
               sha256, storing->blob.size, storing->store, storing->now);
     }
-    auto lease = s.query("INSERT INTO blob_leases (sha256, expires_ts) VALUES ($1, $2) RETURNING id",
-                         sha256, expires_ts);
+    auto lease =
+        s.query("INSERT INTO blob_leases (sha256, expires_ts) VALUES ($1, $2) RETURNING id", sha256,
+                expires_ts);
     return lease.first().integer(0);
   });
 }
@@ -298,7 +305,9 @@ Result<std::vector<MetadataStore::DoomedBlob>> SqlMetadataStore::claim_unreferen
     s.query("DELETE FROM blob_leases WHERE expires_ts <= $1", now);
     auto doomed = read_all<DoomedBlob>(
         s.query(query.c_str(), reclaim_before_ts, static_cast<std::int64_t>(limit)),
-        [](const Row& row) { return DoomedBlob{read_blob_id(row, 0, 3), row.text(2)}; });
+        [](const Row& row) {
+          return DoomedBlob{read_blob_id(row, 0, 3), row.text(2)};
+        });
     for (const auto& d : doomed) {
       s.query("UPDATE blobs SET deleting_since_ts = $1 WHERE sha256 = $2", now, d.blob.name);
     }
@@ -326,45 +335,47 @@ Result<MetadataStore::BlobReplacement> SqlMetadataStore::replace_blob(const std:
   // One transaction: a claim of either blob that overlaps it waits for it (SQLite) or makes
   // one of the two run again (PostgreSQL), so records never move onto a blob whose deletion
   // began. nullopt: hashed.name is being deleted.
-  auto outcome = in_transaction("replace_blob", Kind::write,
-                                [&](Session& s) -> std::optional<BlobReplacement> {
-    auto old_deleting = being_deleted(s, old_id);
-    if (!old_deleting || *old_deleting) return BlobReplacement::not_found;
-    auto target_deleting = being_deleted(s, hashed.name);
-    if (target_deleting && *target_deleting) return std::nullopt;
-    auto repoint = [&] {
-      auto media = s.query("UPDATE media SET sha256 = $1 WHERE sha256 = $2 "
-                           "RETURNING server_name, media_id",
-                           hashed.name, old_id);
-      // Instances holding a moved record in their caches must read it again.
-      for (int i = 0; i < media.size(); ++i) {
-        s.announce({MediaChange::Kind::deleted, {media.row(i).text(0), media.row(i).text(1)}});
-      }
-      return media.affected() + s.query("UPDATE thumbnails SET sha256 = $1 WHERE sha256 = $2",
-                                        hashed.name, old_id)
-                                    .affected();
-    };
-    if (target_deleting) {
-      // The hashed blob is stored already: it takes the records over, and the old blob is
-      // left to the collector.
-      if (repoint() > 0) {
-        s.query("UPDATE blobs SET unreferenced_since_ts = NULL WHERE sha256 = $1", hashed.name);
-      }
-      mark_if_unreferenced(s, old_id, now_ms());
-      return BlobReplacement::merged;
-    }
-    // The new row first and the old one last: records always refer to a row that exists.
-    // It takes over everything of the old row but its name.
-    s.query("INSERT INTO blobs (sha256, size, store, created_ts, unreferenced_since_ts, location) "
+  auto outcome = in_transaction(
+      "replace_blob", Kind::write, [&](Session& s) -> std::optional<BlobReplacement> {
+        auto old_deleting = being_deleted(s, old_id);
+        if (!old_deleting || *old_deleting) return BlobReplacement::not_found;
+        auto target_deleting = being_deleted(s, hashed.name);
+        if (target_deleting && *target_deleting) return std::nullopt;
+        auto repoint = [&] {
+          auto media = s.query("UPDATE media SET sha256 = $1 WHERE sha256 = $2 "
+                               "RETURNING server_name, media_id",
+                               hashed.name, old_id);
+          // Instances holding a moved record in their caches must read it again.
+          for (int i = 0; i < media.size(); ++i) {
+            s.announce({MediaChange::Kind::deleted, {media.row(i).text(0), media.row(i).text(1)}});
+          }
+          return media.affected() +
+                 s.query("UPDATE thumbnails SET sha256 = $1 WHERE sha256 = $2", hashed.name, old_id)
+                     .affected();
+        };
+        if (target_deleting) {
+          // The hashed blob is stored already: it takes the records over, and the old blob is
+          // left to the collector.
+          if (repoint() > 0) {
+            s.query("UPDATE blobs SET unreferenced_since_ts = NULL WHERE sha256 = $1", hashed.name);
+          }
+          mark_if_unreferenced(s, old_id, now_ms());
+          return BlobReplacement::merged;
+        }
+        // The new row first and the old one last: records always refer to a row that exists.
+        // It takes over everything of the old row but its name.
+        s.query(
+            "INSERT INTO blobs (sha256, size, store, created_ts, unreferenced_since_ts, location) "
             "SELECT $1, size, store, created_ts, unreferenced_since_ts, location FROM blobs "
             "WHERE sha256 = $2",
             hashed.name, old_id);
-    repoint();
-    s.query("DELETE FROM blobs WHERE sha256 = $1", old_id);
-    return BlobReplacement::replaced;
-  });
+        repoint();
+        s.query("DELETE FROM blobs WHERE sha256 = $1", old_id);
+        return BlobReplacement::replaced;
+      });
   if (!outcome) return outcome.error();
-  if (!*outcome) return MatrixError::unavailable("The same content is being deleted; please try again");
+  if (!*outcome)
+    return MatrixError::unavailable("The same content is being deleted; please try again");
   return **outcome;
 }
 
@@ -390,9 +401,9 @@ Result<std::vector<MediaRecord>> SqlMetadataStore::list_media(const MediaKey& af
                                    "WHERE (m.server_name, m.media_id) > ($1, $2) "
                                    "ORDER BY m.server_name, m.media_id LIMIT $3";
   return in_transaction("list_media", Kind::read, [&](Session& s) {
-    return read_all<MediaRecord>(s.query(query.c_str(), after.server_name, after.media_id,
-                                         static_cast<std::int64_t>(limit)),
-                                 read_media);
+    return read_all<MediaRecord>(
+        s.query(query.c_str(), after.server_name, after.media_id, static_cast<std::int64_t>(limit)),
+        read_media);
   });
 }
 
@@ -454,8 +465,7 @@ Result<std::size_t> SqlMetadataStore::add_thumbnails(const std::vector<Thumbnail
                      "animated, sha256, content_type, created_ts) VALUES ($1, $2, $3, $4, $5, "
                      "CAST($6 AS BOOLEAN), $7, $8, $9) ON CONFLICT DO NOTHING",
                      r.key.media.server_name, r.key.media.media_id, r.key.width, r.key.height,
-                     method_name(r.key), r.key.animated, r.blob.name, r.content_type,
-                     r.created_ts);
+                     method_name(r.key), r.key.animated, r.blob.name, r.content_type, r.created_ts);
     });
   });
 }

@@ -137,8 +137,10 @@ class SqliteStatement {
 
   sql::Value column(int c) const {
     switch (sqlite3_column_type(stmt_, c)) {
-      case SQLITE_NULL: return {};
-      case SQLITE_INTEGER: return std::int64_t{sqlite3_column_int64(stmt_, c)};
+      case SQLITE_NULL:
+        return {};
+      case SQLITE_INTEGER:
+        return std::int64_t{sqlite3_column_int64(stmt_, c)};
       default: {
         auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, c));
         return std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, c)));
@@ -264,7 +266,8 @@ SqliteBackend::~SqliteBackend() = default;
 int SqliteBackend::stored_schema_version(const std::filesystem::path& path) {
   if (!std::filesystem::exists(path)) return 0;
   SqliteConnection c(path, SQLITE_OPEN_READONLY);
-  auto table = c.run("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'", {});
+  auto table =
+      c.run("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'", {});
   if (table.empty()) return 0;
   auto version = c.run("SELECT version FROM schema_version", {});
   return version.empty() ? 0 : static_cast<int>(version.first().integer(0));

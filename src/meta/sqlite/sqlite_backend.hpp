@@ -18,8 +18,9 @@ class SqliteConnection;
 class SqliteBackend final : public sql::Backend {
  public:
   // Migrating, opens (creating if needed) and migrates the database. Inspecting, opens it
-  // read-only and its schema version is the caller's to check (open_metadata_store). Throws std::runtime_error with a
-  // readable message when it cannot, or when the schema is newer than this binary.
+  // read-only and its schema version is the caller's to check (open_metadata_store). Throws
+  // std::runtime_error with a readable message when it cannot, or when the schema is newer than
+  // this binary.
   SqliteBackend(const std::filesystem::path& path, MetadataOpening opening);
   // An empty database in memory, migrated: what a database that does not exist yet holds.
   static std::unique_ptr<SqliteBackend> in_memory();
